@@ -1,0 +1,18 @@
+"""edutools: the helper package of the Sharpness & Stability course.
+
+Layers (each imports only from those below it):
+
+1. ground — :mod:`~edutools.device`, :mod:`~edutools.validation`, :mod:`~edutools.data`,
+   :mod:`~edutools.models`, :mod:`~edutools.theory`;
+2. engine — :mod:`~edutools.training`, :mod:`~edutools.sharpness`, :mod:`~edutools.landscape`;
+3. face — :mod:`~edutools.plots`, :mod:`~edutools.widgets`.
+
+Momentum convention everywhere: heavy ball as in ``torch.optim.SGD``, ``v ← βv + g``,
+``θ ← θ − ηv``.
+"""
+
+__version__ = "0.1.0"
+
+from edutools.device import environment_report, get_device, seed_everything  # noqa: E402
+
+__all__ = ["__version__", "environment_report", "get_device", "seed_everything"]

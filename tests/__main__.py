@@ -1,0 +1,76 @@
+"""Run every test of the course: ``python -m tests``.
+
+1. papermill injects each lesson's parameters (``FAST=True`` unless ``--full``) into a copy under
+   ``build/lessons/`` without executing it (``--prepare-only``);
+2. one pytest run executes the unit tests and then each prepared lesson with nbval
+   (``--nbval-lax``: every cell must run without error, so every lesson's asserts must hold),
+   one notebook at a time in a kernel of this same environment;
+3. ``tests/nbreport.py`` records each lesson's wall time and the kernel's peak memory, prints a
+   table and writes ``build/lesson_report.{json,md}``.
+
+The device is whatever ``edutools.get_device()`` picks: set ``EDUTOOLS_DEVICE=cuda`` to insist on
+a GPU. Extra arguments after ``--`` go to pytest (e.g. ``python -m tests -- -k 01_``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = ROOT / "lessons"
+BUILD = ROOT / "build"
+
+
+def lesson_paths() -> list[Path]:
+    """The lesson notebooks in course order."""
+    return sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def prepare_lessons(*, fast: bool, only: list[str] | None = None) -> Path:
+    """Copy the lessons to build/lessons with ``FAST`` injected; return that folder."""
+    import papermill
+
+    target = BUILD / "lessons"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for notebook in lesson_paths():
+        if only and not any(notebook.name.startswith(prefix) for prefix in only):
+            continue
+        papermill.execute_notebook(str(notebook), str(target / notebook.name),
+                                   parameters={"FAST": fast}, prepare_only=True,
+                                   kernel_name="python3", progress_bar=False, log_output=False)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests", description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true",
+                        help="run the lessons in full mode (FAST=False) instead of FAST")
+    parser.add_argument("--unit-only", action="store_true", help="skip the notebook suite")
+    parser.add_argument("--lessons-only", action="store_true", help="skip the unit tests")
+    parser.add_argument("--lesson", action="append", metavar="NN",
+                        help="run only lessons whose file name starts with NN (repeatable)")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    args = parser.parse_args(argv)
+
+    env = dict(os.environ, EDUTOOLS_QUIET="1", PYTHONUNBUFFERED="1",
+               EDUTOOLS_LESSON_MODE="full" if args.full else "fast")
+    command = [sys.executable, "-m", "pytest", "-p", "tests.nbreport"]
+    if not args.lessons_only:
+        command.append(str(ROOT / "tests"))
+    if not args.unit_only:
+        prepared = prepare_lessons(fast=not args.full, only=args.lesson)
+        command += [str(prepared), "--nbval-lax", "--nbval-current-env",
+                    "--nbval-cell-timeout=1200"]
+    command += args.pytest_args
+    print("$", " ".join(command), flush=True)
+    return subprocess.call(command, cwd=ROOT, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Shared fixtures: small data on the CPU so unit tests are fast and deterministic."""
+
+import os
+
+import pytest
+import torch
+
+# Unit tests measure logic, not speed: one thread avoids oversubscribing a 2-core machine.
+torch.set_num_threads(1)
+os.environ.setdefault("EDUTOOLS_QUIET", "1")
+
+
+@pytest.fixture
+def teacher():
+    from edutools.data import teacher_task
+
+    return teacher_task(num_train=200, num_val=100, input_dim=6, num_classes=3, seed=0,
+                        device="cpu")
