@@ -160,7 +160,8 @@ def train(model: nn.Module, data: Dataset, *, lr: float, num_steps: int,
           momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
           optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None,
           measure_every: int = 100, callbacks: Iterable[Callback] = (), seed: int = 0,
-          window: int = 50, divergence_factor: float = 1e3, stop_at_loss: float | None = None,
+          window: int = 50, jitter_window: int = 5, divergence_factor: float = 1e3,
+          stop_at_loss: float | None = None,
           progress: bool | None = None, description: str | None = None) -> TrainResult:
     """Train ``model`` on ``data`` for ``num_steps`` optimizer steps and record measurements.
 
@@ -182,8 +183,8 @@ def train(model: nn.Module, data: Dataset, *, lr: float, num_steps: int,
         measure_every: measure every k steps (and at step 0 and at the end).
         callbacks: extra measurements, each ``callback(state) -> dict`` merged into the row.
         seed: seeds the batch order and dropout; the same seed gives the same record on CPU.
-        window: number of recent steps for the loss-variance proxy, and of recent measurements
-            for the validation jitter.
+        window: number of recent steps for the loss-variance proxy.
+        jitter_window: number of recent measurements for the validation jitter.
         divergence_factor: stop when the mini-batch loss exceeds this multiple of the initial
             loss or is not finite.
         stop_at_loss: stop at the first measurement whose full training loss is ≤ this value.
@@ -201,6 +202,7 @@ def train(model: nn.Module, data: Dataset, *, lr: float, num_steps: int,
     num_steps = check_positive_int(num_steps, name="num_steps")
     measure_every = check_positive_int(measure_every, name="measure_every")
     window = check_positive_int(window, name="window")
+    jitter_window = check_positive_int(jitter_window, name="jitter_window")
     if nesterov and momentum == 0:
         raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
     if not math.isfinite(weight_decay) or weight_decay < 0:
@@ -255,7 +257,7 @@ def train(model: nn.Module, data: Dataset, *, lr: float, num_steps: int,
         row["loss_var"] = (float(np.var(state.recent_losses)) if len(state.recent_losses) > 1
                            else float("nan"))
         val_history.append(row["val_loss"])
-        recent_val = np.asarray(val_history[-window:])
+        recent_val = np.asarray(val_history[-jitter_window:])
         # RMS of successive changes: a trend moves it little, step-to-step noise a lot.
         row["val_jitter"] = (float(np.sqrt(np.mean(np.diff(recent_val) ** 2)))
                              if len(recent_val) > 1 else float("nan"))

@@ -3,14 +3,22 @@
 An experiment is split in two: ``run(**params) -> result`` (expensive, engine side, cached) and
 ``show(result, **params)`` (cheap, draws). :func:`slider_panel` wires sliders to both with
 ``continuous_update=False``, so training starts only when the learner lets go of a slider.
+
+The panel does not capture output with ``with output_widget:``: that routes every message through
+the front end's output-capture protocol, which headless runners (papermill/nbclient) mimic with
+a message round trip that can hang a cell (jupyter/nbclient#312). Instead the figures and text
+that ``show`` makes are collected and written into the output widget's state directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+import contextlib
+import io
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
+import matplotlib.pyplot as plt
 from IPython.display import display
 
 SliderSpec = widgets.ValueWidget | Sequence[Any]
@@ -85,10 +93,15 @@ class ExperimentPanel:
         params = self.params()
         cached = self.key() in self.cache
         self.status.value = "<i>from cache</i>" if cached else "<i>running…</i>"
-        with self.output:
-            self.output.clear_output(wait=True)
-            result = self.result(**params)
+        result = self.result(**params)
+        with _collect_figures() as figures, contextlib.redirect_stdout(io.StringIO()) as text:
             self._show(result, **params)
+        self.output.outputs = ()
+        for figure in figures:
+            self.output.append_display_data(figure)
+            plt.close(figure)
+        if text.getvalue():
+            self.output.append_stdout(text.getvalue())
         self.status.value = ""
 
     def _on_change(self, _change: Mapping[str, Any]) -> None:
@@ -98,6 +111,20 @@ class ExperimentPanel:
         display(self.widget)
         if not self.output.outputs:
             self.refresh()
+
+
+@contextlib.contextmanager
+def _collect_figures() -> Iterator[list[plt.Figure]]:
+    """Collect the figures a drawing function opens, with ``plt.show`` silenced meanwhile."""
+    before = set(plt.get_fignums())
+    collected: list[plt.Figure] = []
+    original_show = plt.show
+    plt.show = lambda *args, **kwargs: None
+    try:
+        yield collected
+    finally:
+        plt.show = original_show
+        collected.extend(plt.figure(n) for n in plt.get_fignums() if n not in before)
 
 
 def slider_panel(run: Callable[..., Any], show: Callable[..., Any],

@@ -118,3 +118,25 @@ def test_remember_puts_a_result_in_the_cache():
                                  {"momentum": widgets.momentum_slider(0.5)})
     panel.remember("precomputed", momentum=0.9)
     assert panel.result(momentum=0.9) == "precomputed" and runs == []
+
+
+def test_panel_writes_figures_and_text_into_the_output_widget_state():
+    def show(result, momentum):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, result])
+        ax.set(title="t", xlabel="x", ylabel="y")
+        plt.show()  # silenced by the panel: the figure goes into the output widget instead
+        print(f"momentum {momentum}")
+
+    panel = widgets.slider_panel(lambda momentum: momentum, show,
+                                 {"momentum": widgets.momentum_slider(0.5)})
+    open_before = len(plt.get_fignums())
+    panel.refresh()
+    kinds = [output["output_type"] for output in panel.output.outputs]
+    assert kinds == ["display_data", "stream"]
+    assert "image/png" in panel.output.outputs[0]["data"] or "text/plain" in \
+        panel.output.outputs[0]["data"]
+    assert panel.output.outputs[1]["text"] == "momentum 0.5\n"
+    assert len(plt.get_fignums()) == open_before  # figures closed after capture
+    panel.sliders["momentum"].value = 0.7
+    assert panel.output.outputs[1]["text"] == "momentum 0.7\n" and len(panel.output.outputs) == 2

@@ -45,7 +45,7 @@ def test_heavy_ball_convention_v_beta_v_plus_g(teacher):
 
 def test_record_has_measurements_every_k_steps(teacher):
     result = train(small_model(teacher), teacher, lr=0.5, num_steps=50, batch_size=20,
-                   measure_every=10, window=5)
+                   measure_every=10, window=5, jitter_window=3)
     record = result.record
     assert record["step"].tolist() == [0, 10, 20, 30, 40, 50]
     for column in ("train_loss", "val_loss", "train_acc", "val_acc", "grad_norm", "loss_var",
@@ -58,6 +58,7 @@ def test_record_has_measurements_every_k_steps(teacher):
     assert record["loss_var"].iloc[1] == pytest.approx(np.var(result.step_losses[5:10]))
     val = record["val_loss"].to_numpy()
     assert record["val_jitter"].iloc[2] == pytest.approx(np.sqrt(np.mean(np.diff(val[:3]) ** 2)))
+    assert record["val_jitter"].iloc[5] == pytest.approx(np.sqrt(np.mean(np.diff(val[3:6]) ** 2)))
 
 
 def test_epoch_sampling_visits_every_sample_once(teacher):
