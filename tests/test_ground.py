@@ -191,7 +191,7 @@ def test_mlp_structure_init_and_seed():
     assert num_params(model) == 20 * 64 + 64 + 64 * 64 + 64 + 64 * 4 + 4
     first = model[1].weight.detach()
     assert abs(float(first.std()) - 1 / math.sqrt(20)) < 0.02
-    assert float(model[1].bias.abs().max()) == 0
+    assert float(model[1].bias.detach().abs().max()) == 0
     assert torch.equal(first, mlp([20, 64, 64, 4], seed=0)[1].weight)
     scaled = mlp([20, 64, 64, 4], seed=0, init_scale=0.3)
     assert torch.allclose(scaled[1].weight, 0.3 * first)
