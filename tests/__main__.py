@@ -31,8 +31,9 @@ def lesson_paths() -> list[Path]:
     return sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def prepare_lessons(*, fast: bool, only: list[str] | None = None) -> Path:
-    """Copy the lessons to build/lessons with ``FAST`` injected; return that folder."""
+def prepare_lessons(*, fast: bool, only: list[str] | None = None,
+                    seed: int | None = None) -> Path:
+    """Copy the lessons to build/lessons with ``FAST`` (and ``SEED``) injected; return it."""
     import papermill
 
     target = BUILD / "lessons"
@@ -42,7 +43,9 @@ def prepare_lessons(*, fast: bool, only: list[str] | None = None) -> Path:
         if only and not any(notebook.name.startswith(prefix) for prefix in only):
             continue
         papermill.execute_notebook(str(notebook), str(target / notebook.name),
-                                   parameters={"FAST": fast}, prepare_only=True,
+                                   parameters={"FAST": fast,
+                                               **({} if seed is None else {"SEED": seed})},
+                                   prepare_only=True,
                                    kernel_name="python3", progress_bar=False, log_output=False)
     return target
 
@@ -53,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the lessons in full mode (FAST=False) instead of FAST")
     parser.add_argument("--unit-only", action="store_true", help="skip the notebook suite")
     parser.add_argument("--lessons-only", action="store_true", help="skip the unit tests")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="inject this SEED into every lesson (default: each lesson's own)")
     parser.add_argument("--lesson", action="append", metavar="NN",
                         help="run only lessons whose file name starts with NN (repeatable)")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
@@ -64,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.lessons_only:
         command.append(str(ROOT / "tests"))
     if not args.unit_only:
-        prepared = prepare_lessons(fast=not args.full, only=args.lesson)
+        prepared = prepare_lessons(fast=not args.full, only=args.lesson, seed=args.seed)
         command += [str(prepared), "--nbval-lax", "--nbval-current-env",
                     "--nbval-cell-timeout=1200"]
     command += args.pytest_args
