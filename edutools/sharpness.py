@@ -42,6 +42,8 @@ import scipy.sparse.linalg
 import torch
 from torch import nn
 
+from edutools.validation import check_positive, check_positive_int
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 HvpMethod = Literal["double_backward", "forward_over_reverse"]
 EigenSolver = Literal["lanczos", "arpack"]
@@ -464,8 +466,8 @@ def top_eigenvalues(
 
     The model is evaluated in eval mode; parameters and ``.grad`` are left untouched.
     """
-    _check_positive_int(k, "k")
-    _check_positive_float(tol, "tol")
+    check_positive_int(k, name="k")
+    check_positive(tol, name="tol")
     if solver not in ("lanczos", "arpack"):
         raise ValueError(f"solver must be 'lanczos' or 'arpack', got {solver!r}")
     if max_hvps < k:
@@ -522,8 +524,8 @@ def power_iteration(
     otherwise the start is random, seeded by ``seed``. Returns an :class:`EigenResult` with
     k = 1 whose residual is the explicit ``‖Hv − λv‖`` of the returned pair.
     """
-    _check_positive_float(tol, "tol")
-    _check_positive_int(max_iters, "max_iters")
+    check_positive(tol, name="tol")
+    check_positive_int(max_iters, name="max_iters")
     operator = HessianOperator(model, loss_fn, X, y, method=method)
     v = _start_vector(operator, v0, seed)
     v = v / torch.linalg.vector_norm(v)
@@ -635,7 +637,7 @@ class DensityResult:
         eigenvalues per unit of eigenvalue); multiply by ``num_params`` for counts. ``sigma`` in
         the eigenvalues' units, > 0.
         """
-        _check_positive_float(sigma, "sigma")
+        check_positive(sigma, name="sigma")
         grid = np.asarray(grid, dtype=np.float64)
         valid = self.weights > 0
         nodes = self.nodes[valid]
@@ -663,8 +665,8 @@ def spectral_density(
     Ritz values and weights. Evaluate the smoothed density with :meth:`DensityResult.density`.
     Eval mode.
     """
-    _check_positive_int(num_probes, "num_probes")
-    _check_positive_int(lanczos_steps, "lanczos_steps")
+    check_positive_int(num_probes, name="num_probes")
+    check_positive_int(lanczos_steps, name="lanczos_steps")
     operator = HessianOperator(model, loss_fn, X, y, method=method)
     if lanczos_steps > operator.num_params:
         raise ValueError(f"lanczos_steps must be at most the number of parameters "
@@ -733,7 +735,7 @@ def batch_sharpness(
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size must be between 1 and the number of samples ({n}), "
                          f"got {batch_size}")
-    _check_positive_int(num_batches, "num_batches")
+    check_positive_int(num_batches, name="num_batches")
     generator = torch.Generator().manual_seed(seed)
     values = np.empty(num_batches)
     indices = np.empty((num_batches, batch_size), dtype=np.int64)
@@ -775,7 +777,7 @@ def exact_hessian(
     than ``max_params`` trainable parameters: the default 11 000 keeps a float64 matrix under
     1 GB (n² × 8 bytes). Eval mode.
     """
-    _check_positive_int(max_params, "max_params")
+    check_positive_int(max_params, name="max_params")
     operator = HessianOperator(model, loss_fn, X, y, method=method)
     n = operator.num_params
     if n > max_params:
@@ -842,8 +844,8 @@ def eps_sharpness(
     ≥ 0 and is a lower bound on the exact maximum. A larger ε gives a larger box and so (up to
     the approximate inner solve) a larger value. Eval mode; parameters restored afterwards.
     """
-    _check_positive_float(eps, "eps")
-    _check_positive_int(max_iters, "max_iters")
+    check_positive(eps, name="eps")
+    check_positive_int(max_iters, name="max_iters")
     if num_random_starts < 0:
         raise ValueError(f"num_random_starts must be >= 0, got {num_random_starts}")
     _check_data(X, y)
@@ -930,8 +932,8 @@ def perturbation_sharpness(
     tensor block) scaled by eps, far below λ_max. Compare it with :func:`lambda_max` in lesson 05.
     Eval mode; parameters restored afterwards; noise from a CPU generator seeded by ``seed``.
     """
-    _check_positive_float(eps, "eps")
-    _check_positive_int(num_trials, "num_trials")
+    check_positive(eps, name="eps")
+    check_positive_int(num_trials, name="num_trials")
     _check_data(X, y)
     named = trainable_named_parameters(model)
     if not named:
@@ -988,10 +990,10 @@ class LambdaMaxMeter:
         max_hvps: int = 200,
         method: HvpMethod = DEFAULT_HVP_METHOD,
     ) -> None:
-        _check_positive_int(k, "k")
-        _check_positive_float(tol, "tol")
+        check_positive_int(k, name="k")
+        check_positive(tol, name="tol")
         if every is not None:
-            _check_positive_int(every, "every")
+            check_positive_int(every, name="every")
         self.k = k
         self.tol = tol
         self.every = every
@@ -1056,10 +1058,10 @@ class BatchSharpnessMeter:
         method: HvpMethod = DEFAULT_HVP_METHOD,
     ) -> None:
         if batch_size is not None:
-            _check_positive_int(batch_size, "batch_size")
-        _check_positive_int(num_batches, "num_batches")
+            check_positive_int(batch_size, name="batch_size")
+        check_positive_int(num_batches, name="num_batches")
         if every is not None:
-            _check_positive_int(every, "every")
+            check_positive_int(every, name="every")
         self.batch_size = batch_size
         self.num_batches = num_batches
         self.seed = seed
@@ -1377,11 +1379,3 @@ def _check_method(method: str) -> None:
         raise ValueError(f"method must be one of {HVP_METHODS}, got {method!r}")
 
 
-def _check_positive_int(value: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_positive_float(value: float, name: str) -> None:
-    if not isinstance(value, (int, float, np.floating)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")

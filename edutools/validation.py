@@ -51,6 +51,14 @@ def check_positive_int(value: int, *, name: str) -> int:
     return int(value)
 
 
+def check_positive(value: float, *, name: str) -> float:
+    """Return ``value`` as a float if it is a finite number > 0; raise ``ValueError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) \
+            or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def check_fraction(value: float, *, name: str, low: float = 0.0, high: float = 1.0) -> float:
     """Return ``value`` if ``low <= value < high``; else raise ``ValueError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, Real) or not low <= value < high:

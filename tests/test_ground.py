@@ -253,3 +253,12 @@ def test_sam_edge_formula_and_limits():
     assert 1 - lr * edge - lr * rho * edge**2 / g == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="rho"):
         theory.sam_edge(lr, -1.0, g)
+
+
+def test_check_positive_names_value():
+    from edutools.validation import check_positive
+
+    assert check_positive(0.5, name="tol") == 0.5
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="tol must be a finite number > 0"):
+            check_positive(bad, name="tol")
