@@ -166,3 +166,29 @@ def plot_heatmap(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str,
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return ax
+
+
+def plot_stability_region(ax: Axes, *, nesterov: bool = False,
+                          point: tuple[float, float] | None = None,
+                          max_step_curvature: float = 4.2, resolution: int = 300) -> object:
+    """Heavy-ball (or Nesterov) stability region in the (η·λ, β) plane, coloured by the
+    convergence factor per step (blank where it diverges), with the theory edge dashed and an
+    optional learner's point (η·λ, β). Returns the ``QuadMesh`` (for a colour bar)."""
+    from edutools.quadratic import spectral_radius
+    from edutools.theory import momentum_edge
+
+    step_curvature = np.linspace(0.0, max_step_curvature, resolution)
+    momenta = np.linspace(0.0, 0.99, resolution)
+    radius = spectral_radius(*np.meshgrid(step_curvature, momenta), nesterov=nesterov)
+    mesh = ax.pcolormesh(step_curvature, momenta, np.where(radius < 1, radius, np.nan),
+                         cmap="viridis", vmin=0, vmax=1)
+    edge = [momentum_edge(1.0, beta, nesterov=nesterov) for beta in momenta]
+    ax.plot(edge, momenta, "--", color="black", label="edge (theory)")
+    ax.axvline(2.0, color=EDGE_COLOR, linestyle=":", label="GD edge ηλ = 2")
+    if point is not None:
+        ax.plot(*point, "o", color="#d62728", markersize=10,
+                label=f"you: ηλ = {point[0]:.2f}, β = {point[1]:.2f}")
+    ax.set(xlabel="η·λ", ylabel="momentum β", xlim=(0, max_step_curvature), ylim=(0, 0.99),
+           title=("Nesterov" if nesterov else "Heavy ball") + ": stable region (coloured)")
+    ax.legend(loc="upper right", fontsize=8, frameon=True)
+    return mesh

@@ -140,3 +140,19 @@ def test_panel_writes_figures_and_text_into_the_output_widget_state():
     assert len(plt.get_fignums()) == open_before  # figures closed after capture
     panel.sliders["momentum"].value = 0.7
     assert panel.output.outputs[1]["text"] == "momentum 0.7\n" and len(panel.output.outputs) == 2
+
+
+def test_stability_region_is_blank_beyond_the_edge_and_marks_the_point():
+    fig, ax = plt.subplots()
+    mesh = plots.plot_stability_region(ax, nesterov=False, point=(1.0, 0.5), resolution=50)
+    values = np.ma.filled(mesh.get_array().astype(float), np.nan).reshape(50, 50)
+    momenta = np.linspace(0, 0.99, 50)
+    steps = np.linspace(0, 4.2, 50)
+    row = 25  # β ≈ 0.505: edge 2(1+β) ≈ 3.01
+    # η·λ = 0 is marginal (radius 1: nothing moves), so the stable band starts just above it.
+    inside = (steps > 0.05) & (steps < 2 * (1 + momenta[row]) - 0.1)
+    assert np.all(np.isfinite(values[row, inside]))
+    assert np.all(np.isnan(values[row, steps > 2 * (1 + momenta[row]) + 0.1]))
+    assert any("you: ηλ = 1.00" in t.get_text() for t in ax.get_legend().get_texts())
+    assert ax.get_xlabel() == "η·λ" and ax.get_title()
+    plt.close("all")
