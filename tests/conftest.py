@@ -12,7 +12,7 @@ os.environ.setdefault("EDUTOOLS_QUIET", "1")
 
 @pytest.fixture
 def teacher():
-    from edutools.data import teacher_task
+    from edutools.ground.data import teacher_task
 
     return teacher_task(num_train=200, num_val=100, input_dim=6, num_classes=3, seed=0,
                         device="cpu")

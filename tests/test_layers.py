@@ -1,44 +1,87 @@
-"""edutools' three layers: each module imports only from its own layer or the ones below."""
+"""edutools' layout: the folders are the layers, no import runs upward, one concern per module.
+
+ground (0) → engine (1) → face (2): a module may import edutools modules of its own layer or a
+lower one. The short names of ``edutools.SHORT_NAMES`` resolve to the module they name; modules
+use the real paths, so the layer of every import is visible.
+"""
 
 import ast
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "edutools"
-LAYERS = {
-    "ground": {"device", "validation", "data", "models", "theory", "quadratic", "momentum"},
-    "engine": {"training", "sharpness", "landscape", "linreg", "patches", "generalization",
-               "reparametrize"},
-    "face": {"plots", "widgets", "exercises", "sharpness_exercises"},
-}
-RANK = {module: rank for rank, layer in enumerate(LAYERS.values()) for module in layer}
+import edutools
+
+PACKAGE = Path(edutools.__file__).resolve().parent
+LAYERS = {"ground": 0, "engine": 1, "face": 2}
 DRAWING = ("matplotlib", "seaborn", "ipywidgets", "IPython")
+MAX_LINES = 420
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE)
 
 
-def imports(module: str) -> set[str]:
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+def dotted(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[0] != "edutools" or len(parts) < 2:
+        return None
+    if parts[1] in LAYERS:
+        return LAYERS[parts[1]]
+    if parts[1] in edutools.SHORT_NAMES:
+        return layer_of(edutools.SHORT_NAMES[parts[1]])
+    return None
+
+
+def imports(path: Path) -> set[str]:
     found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-            if node.module == "edutools":
-                found.update(f"edutools.{alias.name}" for alias in node.names)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
     return found
 
 
-def test_every_module_has_a_layer():
-    modules = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
-    assert modules == set(RANK), f"assign a layer to: {modules ^ set(RANK)}"
+def test_every_module_is_in_a_layer_folder():
+    top = {p.name for p in PACKAGE.iterdir() if not p.name.startswith((".", "__pycache__"))}
+    assert top == {"__init__.py", "ground", "engine", "face"}, top
 
 
-@pytest.mark.parametrize("module", sorted(RANK))
-def test_module_imports_only_from_its_layer_or_below(module):
-    for name in imports(module):
-        other = name.split(".")[1] if name.startswith("edutools.") else None
-        if other in RANK:
-            assert RANK[other] <= RANK[module], f"{module} ({RANK[module]}) imports {other}"
-        if RANK[module] < 2:
-            assert not name.startswith(DRAWING), f"{module} is not a face module but imports {name}"
+def test_short_names_point_at_real_modules():
+    for short, target in edutools.SHORT_NAMES.items():
+        assert layer_of(target) is not None, f"edutools.{short} → {target} is in no layer"
+        relative = Path(*target.split(".")[1:])
+        assert (PACKAGE / relative).with_suffix(".py").exists() or (PACKAGE / relative).is_dir(), (
+            f"edutools.{short} → {target} does not exist")
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: dotted(p))
+def test_module_imports_only_from_its_layer_or_below(path):
+    own = layer_of(dotted(path))
+    for name in imports(path):
+        other = layer_of(name)
+        if other is not None:
+            assert other <= own, f"{dotted(path)} (layer {own}) imports {name} (layer {other})"
+        if own < LAYERS["face"]:
+            assert not name.startswith(DRAWING), f"{dotted(path)} is not a face module but " \
+                                                 f"imports {name}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: dotted(p))
+def test_modules_stay_small(path):
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_LINES, f"{dotted(path)} has {lines} lines; split it by concern"
+
+
+def test_no_public_name_is_defined_twice():
+    seen: dict[str, str] = {}
+    for path in MODULES:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+                assert node.name not in seen, (
+                    f"{node.name} is defined in {seen[node.name]} and {dotted(path)}")
+                seen[node.name] = dotted(path)

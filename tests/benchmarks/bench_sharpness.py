@@ -1,4 +1,5 @@
-"""Benchmark of edutools.sharpness eigenvalue solvers on the digits MLP (a script, not a test).
+"""Benchmark of edutools.engine.sharpness eigenvalue solvers on the digits MLP (a script, not a
+test).
 
 Ground truth: the dense Hessian (``exact_hessian``) and LAPACK's top eigenpairs at checkpoints
 along a short full-batch GD run. For each solver (own Lanczos, power iteration, ARPACK ``eigsh``)
@@ -32,7 +33,7 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from edutools import sharpness
+from edutools.engine import sharpness
 
 METHODS = ("double_backward", "forward_over_reverse")
 SHORT = {"double_backward": "DB", "forward_over_reverse": "FR"}
