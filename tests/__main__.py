@@ -60,8 +60,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="inject this SEED into every lesson (default: each lesson's own)")
     parser.add_argument("--lesson", action="append", metavar="NN",
                         help="run only lessons whose file name starts with NN (repeatable)")
+    parser.add_argument("--seeds", metavar="A:B",
+                        help="with one --lesson: run it in FAST mode (or --full) once per seed "
+                             "in range(A, B) (or a list '1,5,9') and print each seed's outcome "
+                             "and the pass rate (tests/seed_sweep.py)")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
+
+    if args.seeds is not None:
+        from tests.seed_sweep import parse_seeds, sweep
+
+        if not args.lesson or len(args.lesson) != 1:
+            parser.error("--seeds needs exactly one --lesson NN")
+        outcomes = sweep(args.lesson[0], parse_seeds(args.seeds), fast=not args.full)
+        return 0 if all(o.passed for o in outcomes) else 1
 
     env = dict(os.environ, EDUTOOLS_QUIET="1", PYTHONUNBUFFERED="1",
                EDUTOOLS_LESSON_MODE="full" if args.full else "fast")

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+# Text progress, not tqdm.auto's widget: a widget bar leaves 'Error displaying widget' in a
+# saved notebook once its model is gone; text stays readable after a reload.
+from tqdm.std import tqdm
 
 from edutools.engine.training.phases import Phase, run_phases
 from edutools.engine.training.result import (
@@ -83,6 +85,7 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
           measure_every: int = 100, callbacks: Iterable[Callback] = (), seed: int = 0,
           window: int = 50, jitter_window: int = 5, divergence_factor: float = 1e3,
           stop_at_loss: float | None = None,
+          watch: Callable[[pd.DataFrame], None] | None = None,
           progress: bool | None = None, description: str | None = None) -> TrainResult:
     """Train ``model`` on ``data`` for ``num_steps`` optimizer steps and record measurements.
 
@@ -113,6 +116,10 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
         divergence_factor: stop when the mini-batch loss exceeds this multiple of the initial
             loss or is not finite.
         stop_at_loss: stop at the first measurement whose full training loss is ≤ this value.
+        watch: called with the record so far (a DataFrame, as ``TrainResult.record``) after every
+            measurement — e.g. a live plot (:class:`edutools.face.live.LiveFigure`) or a slider
+            panel redrawing while it trains. It must not change the model; an exception it
+            raises (such as a panel cancelling a stale run) stops training and propagates.
         progress: show a progress bar; ``None`` = on unless ``EDUTOOLS_QUIET``/``CI`` is set.
         description: label of the progress bar.
 
@@ -211,6 +218,8 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
                leave=False)
     start = time.perf_counter()
     rows.append(measure(0))
+    if watch is not None:
+        watch(pd.DataFrame(rows))
     initial_loss = max(rows[0]["train_loss"], 1e-12)
     threshold = divergence_factor * initial_loss
     diverged_at: int | None = None
@@ -243,9 +252,13 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
                        f"{initial_loss:.3g}. lr={lr:g} is too large here; the record up to that "
                        "step is returned")
             rows.append(measure(completed))
+            if watch is not None:
+                watch(pd.DataFrame(rows))
             break
         if completed % measure_every == 0 or completed == num_steps:
             rows.append(measure(completed))
+            if watch is not None:
+                watch(pd.DataFrame(rows))
             bar.update(completed - last_update)
             last_update = completed
             bar.set_postfix(loss=f"{rows[-1]['train_loss']:.4f}", refresh=False)
