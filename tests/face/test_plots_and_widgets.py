@@ -72,8 +72,9 @@ def test_slider_panel_caches_runs_and_redraws():
                                  fixed={"scale": 2})
     assert all(not s.continuous_update for s in panel.sliders.values())
     panel.refresh()
-    panel.sliders["momentum"].value = 0.9   # triggers a run
-    panel.sliders["momentum"].value = 0.5   # back: from the cache
+    panel.sliders["momentum"].value = 0.9   # triggers a run (in a background thread)
+    panel.wait()
+    panel.sliders["momentum"].value = 0.5   # back: from the cache, drawn at once
     assert runs == [(0.5, 64), (0.9, 64)]
     assert shows == [64.0, 0.9 * 64 * 2, 64.0]
     assert panel.result(momentum=0.9) == pytest.approx(0.9 * 64 * 2) and len(runs) == 2
@@ -140,6 +141,7 @@ def test_panel_writes_figures_and_text_into_the_output_widget_state():
     assert panel.output.outputs[1]["text"] == "momentum 0.5\n"
     assert len(plt.get_fignums()) == open_before  # figures closed after capture
     panel.sliders["momentum"].value = 0.7
+    panel.wait()
     assert panel.output.outputs[1]["text"] == "momentum 0.7\n" and len(panel.output.outputs) == 2
 
 
