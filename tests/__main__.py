@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="with one --lesson: run it in FAST mode (or --full) once per seed "
                              "in range(A, B) (or a list '1,5,9') and print each seed's outcome "
                              "and the pass rate (tests/seed_sweep.py)")
+    parser.add_argument("--busy-neighbour", action="store_true",
+                        help="keep one other single-threaded process busy during the run, as a "
+                             "learner's machine often is (the lesson report records the mode)")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
 
@@ -76,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if all(o.passed for o in outcomes) else 1
 
     env = dict(os.environ, EDUTOOLS_QUIET="1", PYTHONUNBUFFERED="1",
-               EDUTOOLS_LESSON_MODE="full" if args.full else "fast")
+               EDUTOOLS_LESSON_MODE="full" if args.full else "fast",
+               EDUTOOLS_BUSY_NEIGHBOUR="1" if args.busy_neighbour else "0")
     command = [sys.executable, "-m", "pytest", "-p", "tests.nbreport"]
     if not args.lessons_only:
         command.append(str(ROOT / "tests"))
@@ -86,7 +90,15 @@ def main(argv: list[str] | None = None) -> int:
                     "--nbval-cell-timeout=1200"]
     command += args.pytest_args
     print("$", " ".join(command), flush=True)
-    return subprocess.call(command, cwd=ROOT, env=env)
+    if not args.busy_neighbour:
+        return subprocess.call(command, cwd=ROOT, env=env)
+    # A pure-Python loop holds one core the whole time, like a second notebook or a browser tab.
+    neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        return subprocess.call(command, cwd=ROOT, env=env)
+    finally:
+        neighbour.kill()
+        neighbour.wait()
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
     mode = os.environ.get("EDUTOOLS_LESSON_MODE", "fast")
     budget = BUDGETS.get(mode, BUDGETS["fast"])
     device = os.environ.get("EDUTOOLS_DEVICE") or "auto"
+    busy = os.environ.get("EDUTOOLS_BUSY_NEIGHBOUR", "0") == "1"
+    load = "beside one busy process" if busy else "alone"
     rows = []
     for name, stats in sorted(_stats.items()):
         within = stats["seconds"] <= budget["seconds"] and stats["peak_mb"] <= budget["peak_mb"]
@@ -65,12 +67,15 @@ def pytest_terminal_summary(terminalreporter) -> None:
               f"{r['peak_mb']:.0f} | {'yes' if r['within_budget'] else 'NO'} |" for r in rows]
     lines.append(f"| **all lessons** | | | **{total:.1f}** | | |")
     writer = terminalreporter
-    writer.section(f"lesson report ({mode} mode, device {device})")
+    writer.section(f"lesson report ({mode} mode, device {device}, {load})")
     for line in lines:
         writer.write_line(line)
     build = Path(__file__).resolve().parent.parent / "build"
     build.mkdir(exist_ok=True)
-    (build / "lesson_report.md").write_text("\n".join(lines) + "\n")
-    (build / "lesson_report.json").write_text(json.dumps(
-        {"mode": mode, "device": device, "total_seconds": total, "lessons": rows}, indent=2))
-    writer.write_line(f"(written to {build / 'lesson_report.md'})")
+    suffix = "_busy" if busy else ""
+    (build / f"lesson_report{suffix}.md").write_text(
+        f"Lessons in {mode} mode, device {device}, {load}.\n\n" + "\n".join(lines) + "\n")
+    (build / f"lesson_report{suffix}.json").write_text(json.dumps(
+        {"mode": mode, "device": device, "busy_neighbour": busy, "total_seconds": total,
+         "lessons": rows}, indent=2))
+    writer.write_line(f"(written to {build / f'lesson_report{suffix}.md'})")
