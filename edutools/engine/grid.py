@@ -31,9 +31,8 @@ from typing import Any
 import joblib
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text, not a widget: nothing broken left in a saved notebook
 
-from edutools.device import progress_disabled, seed_everything
 from edutools.engine.grid_checks import (
     check_configurations,
     check_parameter_names,
@@ -42,6 +41,7 @@ from edutools.engine.grid_checks import (
     tidy_result,
 )
 from edutools.ground.cache import MISS, ResultCache, code_version
+from edutools.ground.device import progress_disabled, seed_everything
 
 __all__ = ["GridRunError", "grid_cache", "run_grid"]
 

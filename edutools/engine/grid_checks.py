@@ -16,7 +16,12 @@ import numpy as np
 import torch
 
 from edutools.ground.cache import cache_key
-from edutools.validation import check_batch_size, check_lr, check_momentum, check_positive_int
+from edutools.ground.validation import (
+    check_batch_size,
+    check_lr,
+    check_momentum,
+    check_positive_int,
+)
 
 __all__ = ["check_configurations", "check_parameter_names", "check_seeds", "expand_grid",
            "tidy_result"]
