@@ -11,13 +11,13 @@ Methods, each from the same start with heavy-ball SGD (lr 0.05, momentum 0.9):
 ``sgd`` (zero_grad, forward, backward, step), ``sam`` (``SAM.step(closure)``: two passes),
 ``sam_k5`` (``SAM(..., ascent_every=5)``: (k+1)/k passes per step on average).
 
-A round times ``--steps`` consecutive steps of each method in turn (order rotated per round,
-so that drifts of the shared machine hit all alike); the first ``--warmup`` rounds are thrown
-away; the table shows the median over the other rounds of the time per step, and the ratio of
-medians to SGD. Goals: SAM ≤ 2.1×, sam_k5 ≤ 1.3×.
+A round times ``--steps`` consecutive steps of each method in turn (order rotated per round;
+short rounds, so that drifts and load of the shared machine hit all methods alike); the first
+``--warmup`` rounds are thrown away; the table shows the median over the other rounds of the
+time per step, and the ratio of medians to SGD. Goals: SAM ≤ 2.1×, sam_k5 ≤ 1.3×.
 
-    python tests/benchmarks/bench_sam.py              # 15 rounds of 50 steps
-    python tests/benchmarks/bench_sam.py --quick      # 5 rounds of 20 steps
+    python tests/benchmarks/bench_sam.py              # 40 rounds of 10 steps
+    python tests/benchmarks/bench_sam.py --quick      # 10 rounds of 10 steps
 """
 
 from __future__ import annotations
@@ -116,14 +116,14 @@ def bench(problem: Problem, *, rounds: int, warmup: int, steps: int) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="5 rounds of 20 steps")
+    parser.add_argument("--quick", action="store_true", help="10 rounds of 10 steps")
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.steps, args.warmup = 5, 20, 1
+        args.rounds, args.steps, args.warmup = 10, 10, 2
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, 1 thread; median over {args.rounds - args.warmup} rounds "
           f"of {args.steps} steps ({args.warmup} warm-up rounds dropped)\n")

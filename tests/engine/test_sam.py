@@ -134,6 +134,17 @@ def test_davda54_style_backward_then_step_closure():
     assert_params_close(model, expected)
 
 
+def test_step_under_no_grad_still_computes_gradients():
+    model, (X, y) = make_model(), make_data()
+    expected = ref_sam_sgd(copy.deepcopy(model), X, y, steps=2, rho=0.05)
+    sam = SAM(model.parameters(), rho=0.05, lr=LR, momentum=MOMENTUM)
+    with torch.no_grad():
+        for _ in range(2):
+            sam.zero_grad()
+            sam.step(make_closure(model, X, y))
+    assert_params_close(model, expected)
+
+
 def perturbation_after_first_step(model, sam, X, y):
     before = [p.detach().clone() for p in model.parameters()]
     loss_fn(model(X), y).backward()

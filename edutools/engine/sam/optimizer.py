@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -9,7 +10,12 @@ import torch
 from torch import nn
 
 from edutools.engine.sam.m_sharpness import MSharpnessGradient, m_sharpness_gradient
-from edutools.engine.sam.perturbation import ascent_perturbation, check_asam_eta, check_rho
+from edutools.engine.sam.perturbation import (
+    ascent_perturbation,
+    check_asam_eta,
+    check_rho,
+    global_norm,
+)
 from edutools.validation import check_positive_int
 
 # Keys SAM adds to every param group. Prefixed so that they never collide with a base
@@ -23,8 +29,9 @@ class SAM(torch.optim.Optimizer):
     One SAM step: take the gradient g at θ; move to θ + ε̂ with ε̂ = ρ·g/‖g‖ (norm over all
     parameters together, so ‖ε̂‖ = ρ); take the gradient there; copy θ back (bit for bit, from
     a saved copy: subtracting ε̂ would not give θ back exactly in floating point); let the base
-    optimizer step with that gradient (Foret et al. 2021, arXiv 2010.01412). The interface is
-    that of davda54/sam::
+    optimizer step with that gradient (Foret et al. 2021, arXiv 2010.01412). At g = 0 (or a
+    non-finite g) ε̂ = 0, with no ``+ 1e-12`` in the norm. The interface is that of
+    davda54/sam::
 
         sam = SAM(model.parameters(), torch.optim.SGD, rho=0.05, lr=0.1, momentum=0.9)
         # (a) two calls
@@ -56,8 +63,9 @@ class SAM(torch.optim.Optimizer):
             (biases, norm scales), so that ‖T_w⁻¹ε̂‖ = ρ. Typical ρ is about 10× SAM's (0.5).
             **This differs from davda54/sam's ``adaptive=True``**, which uses T_w = |w| without
             η on every tensor, biases and norm parameters included (their issues #22 and #81):
-            there a weight at 0 is never perturbed, and zero-initialised biases stay
-            unperturbed until they move. Kwon et al.'s own code adds η to tensors whose name
+            there a weight at 0 is never perturbed, zero-initialised biases stay unperturbed
+            until they move, and the best ρ shifts (2.0 there against 0.5 with Kwon et al.'s
+            code on CIFAR-10, their issue #37). Kwon et al.'s code adds η to tensors whose name
             contains "weight" (BatchNorm scales included); here the test is ``ndim > 1``.
         asam_eta: ASAM's offset η ≥ 0 (default 0.01, as in Kwon et al.'s code).
         ascent_every: k ≥ 1. k = 1 is SAM. k > 1 recomputes ε̂ only every k-th step and reuses
@@ -72,6 +80,11 @@ class SAM(torch.optim.Optimizer):
             ``zero_grad(); step(closure)``, which does so by itself.
         **base_kwargs: passed to ``base_optimizer`` (``lr``, ``momentum``, ...).
 
+    Attributes:
+        base_optimizer: the base optimizer instance.
+        ascent_every: k, see above.
+        last_grad_norm: ‖g‖ (ASAM: ‖T_w g‖) at the last fresh ascent, a float.
+
     ``param_groups`` is the base optimizer's own list, so learning-rate schedulers and
     ``group["lr"] = ...`` act on the base step. ``state_dict()`` includes the base optimizer's
     state (momentum buffers, Adam moments), the stored ε̂ and the stale-ascent counter.
@@ -79,40 +92,8 @@ class SAM(torch.optim.Optimizer):
     BatchNorm: the perturbed pass must not update the running statistics; wrap it in
     :func:`~edutools.engine.sam.frozen_running_stats` (see that module for the policy).
 
-    Mixed precision (``torch.amp.GradScaler``): unscale each pass's gradient once, through two
-    different optimizer objects (GradScaler refuses a second ``unscale_`` on the same one)::
-
-        with torch.autocast(device_type, dtype):
-            loss = loss_fn(model(X), y)
-        scaler.scale(loss).backward()
-        scaler.unscale_(sam)                     # records an overflow of the pass at θ
-        sam.first_step(zero_grad=True)           # ε̂ from the unscaled g
-        with torch.autocast(device_type, dtype):
-            loss = loss_fn(model(X), y)
-        scaler.scale(loss).backward()
-        # optional clipping: scaler.unscale_(sam.base_optimizer); clip_grad_norm_(...)
-        sam.second_step(zero_grad=True, scaler=scaler)
-        scaler.update()
-
-    ``second_step(scaler=...)`` restores θ, then calls ``scaler.step(sam.base_optimizer)``,
-    which unscales the second gradient and skips the base step if it has inf/NaN. If the
-    first gradient was not finite, ε̂ = 0 and the base step is skipped as well (and the scaler
-    is made to record the overflow, so ``update()`` lowers the scale even without the
-    ``unscale_(sam)`` line; ε̂ does not depend on the loss scale, so that line is otherwise
-    optional). ``step(closure)`` does not take a scaler: GradScaler forbids closures.
-
-    Distributed data parallel (DDP), to get ε̂ from the gradient of the *global* batch: use
-    the recipe (a) unchanged, with both backward passes synchronised as usual, i.e. **no**
-    ``model.no_sync()``. Each replica then holds the same all-reduced g, computes the same ε̂
-    (and, for ASAM, the same T_w, since the weights agree), and the second backward
-    all-reduces the gradient at θ + ε̂. Running the first pass under ``no_sync()`` gives each
-    replica its own ε̂ from its local batch: that is m-sharpness with m = the per-replica
-    batch (what Foret et al. ran on TPUs), not SAM on the global batch. If that is what you
-    want, ``no_sync()`` must wrap the forward as well as the backward (DDP decides in the
-    forward whether the backward reduces; davda54/sam issue #78), and ``first_step`` must be
-    called with ``zero_grad=True``, or the unsynchronised first gradient is summed into the
-    second one at the next reduction. ``second_step`` needs no communication: θ is restored
-    from each replica's own copy, which are identical.
+    Mixed precision (``torch.amp.GradScaler``, through ``second_step(scaler=...)``) and
+    DistributedDataParallel: see the recipes in the docstring of :mod:`edutools.engine.sam`.
     """
 
     def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
@@ -161,7 +142,7 @@ class SAM(torch.optim.Optimizer):
         """
         if self._perturbed:
             return self._fresh
-        return self._age is None or self._age >= self.ascent_every
+        return self._age is None or self._age >= self.ascent_every or not self._eps_params
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a param group to SAM and to the base optimizer (they share ``param_groups``)."""
@@ -220,8 +201,9 @@ class SAM(torch.optim.Optimizer):
             raise RuntimeError("first_step() was called twice without second_step() in between; "
                                "the parameters are already at θ + ε̂")
         self._fresh = self.ascent_due
+        alpha = 1.0
         if self._fresh:
-            params, perturbation = self._fresh_perturbation()
+            params, perturbation, alpha = self._fresh_perturbation()
         else:
             params, perturbation = self._eps_params, self._eps
             self._first_finite = True
@@ -232,7 +214,7 @@ class SAM(torch.optim.Optimizer):
             else:
                 self._backups = [p.detach().clone() for p in params]
                 self._active_cache = list(params)
-            torch._foreach_add_(params, perturbation)
+            torch._foreach_add_(params, perturbation, alpha=alpha)
         self._active = params
         self._perturbed = True
         if zero_grad:
@@ -267,7 +249,6 @@ class SAM(torch.optim.Optimizer):
         if zero_grad:
             self.zero_grad()
 
-    @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
         """One SAM step; ``closure`` does forward + backward and returns the loss.
 
@@ -279,13 +260,14 @@ class SAM(torch.optim.Optimizer):
                             "returns the loss (or call first_step() and second_step())")
         if not callable(closure):
             raise TypeError(f"closure must be callable, got {type(closure).__name__}")
-        closure = torch.enable_grad()(closure)
         if self.ascent_due and not any(p.grad is not None for group in self.param_groups
                                        for p in group["params"]):
-            _check_loss(closure())
+            with torch.enable_grad():  # even if step() itself runs under no_grad
+                _check_loss(closure())
         self.first_step(zero_grad=True)
         try:
-            loss = _check_loss(closure())
+            with torch.enable_grad():
+                loss = _check_loss(closure())
         except BaseException:
             self._restore()  # never leave the model at θ + ε̂
             raise
@@ -329,7 +311,8 @@ class SAM(torch.optim.Optimizer):
         # The order torch.optim.Optimizer.state_dict() numbers parameters in.
         return [p for group in self.param_groups for p in group["params"]]
 
-    def _fresh_perturbation(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def _fresh_perturbation(self) -> tuple[list[torch.Tensor], list[torch.Tensor], float]:
+        """(parameters, tensors, α) such that θ + ε̂ = θ + α·tensors; stores ε̂ if needed."""
         params, grads, rhos, flags, etas = [], [], [], [], []
         for group in self.param_groups:
             for p in group["params"]:
@@ -340,14 +323,25 @@ class SAM(torch.optim.Optimizer):
                 rhos.append(group["sam_rho"])
                 flags.append(group["sam_adaptive"])
                 etas.append(group["sam_asam_eta"])
+        if self.ascent_every == 1 and not any(flags) and len(set(rhos)) <= 1:
+            # Plain SAM needs no ε̂ after this step: add (ρ/‖g‖)·g in place rather than
+            # materialising ε̂ (one kernel and one allocation less per step; same formula as
+            # ascent_perturbation, which the tests check both against).
+            norm = global_norm(grads)
+            self.last_grad_norm = norm
+            self._first_finite = math.isfinite(norm)
+            self._eps_params, self._eps = [], []
+            if not self._first_finite or norm == 0.0:
+                return [], [], 0.0
+            return params, grads, rhos[0] / norm
         result = ascent_perturbation(params, grads, rho=rhos, adaptive=flags, asam_eta=etas)
         self.last_grad_norm = result.grad_norm
         self._first_finite = result.finite
         if not result.finite:  # no ascent direction: stay at θ, store nothing
             self._eps_params, self._eps = [], []
-            return [], []
+            return [], [], 1.0
         self._eps_params, self._eps = params, list(result.perturbation)
-        return self._eps_params, self._eps
+        return self._eps_params, self._eps, 1.0
 
     def _restore(self) -> None:
         if self._active:
