@@ -404,7 +404,7 @@ def test_grad_scaler_with_bf16_autocast_is_close_to_fp32():
     amp_update = flat(model.parameters()).detach() - start
     # bfloat16 keeps 8 significant bits (relative rounding 2⁻⁹ ≈ 0.002 per operation).
     error = torch.linalg.vector_norm(amp_update - ref_update) / torch.linalg.vector_norm(ref_update)
-    assert error < 0.03
+    assert error < 0.01  # measured 0.0024
 
 
 @pytest.mark.parametrize("inf_in, unscale_first", [(1, True), (1, False), (2, True)])
