@@ -621,3 +621,6 @@ def test_m_sharpness_bad_shapes():
     model, (X, y) = make_model(), make_data(n=24)
     with pytest.raises(ValueError, match="same number of samples"):
         m_sharpness_gradient(model, loss_fn, X, y[:10], rho=0.05, m=4)
+    sam = SAM(model[0].parameters(), rho=0.05, lr=LR)
+    with pytest.raises(ValueError, match="does not own"):
+        sam.m_sharpness_step(model, loss_fn, X, y, m=4)

@@ -292,9 +292,9 @@ class SAM(torch.optim.Optimizer):
             raise ValueError(f"m_sharpness_step needs one (rho, adaptive, asam_eta) for all "
                              f"param groups, got {sorted(settings)}")
         rho, adaptive, asam_eta = settings.pop()
-        mine = {p for group in self.param_groups for p in group["params"]}
+        mine = {id(p) for group in self.param_groups for p in group["params"]}
         params = [p for p in model.parameters() if p.requires_grad]
-        if any(p not in mine for p in params):
+        if any(id(p) not in mine for p in params):
             raise ValueError("model has trainable parameters that this optimizer does not own")
         result = m_sharpness_gradient(model, loss_fn, X, y, rho=rho, m=m, adaptive=adaptive,
                                       asam_eta=asam_eta,
