@@ -145,6 +145,20 @@ def test_step_under_no_grad_still_computes_gradients():
     assert_params_close(model, expected)
 
 
+def test_works_as_the_optimizer_of_edutools_training():
+    from edutools.data import teacher_task
+    from edutools.training import train
+
+    data = teacher_task(num_train=24, num_val=8, input_dim=5, num_classes=3, device="cpu")
+    data = data.to("cpu", dtype=torch.float64)
+    X, y = data.X_train, torch.nn.functional.one_hot(data.y_train, 3).to(torch.float64)
+    model = make_model()
+    expected = ref_sam_sgd(copy.deepcopy(model), X, y, steps=3, rho=0.05)
+    train(model, data, lr=LR, num_steps=3, loss_fn="half_mse", measure_every=3, progress=False,
+          optimizer=lambda params: SAM(params, rho=0.05, lr=LR, momentum=MOMENTUM))
+    assert_params_close(model, expected)
+
+
 def perturbation_after_first_step(model, sam, X, y):
     before = [p.detach().clone() for p in model.parameters()]
     loss_fn(model(X), y).backward()

@@ -96,6 +96,9 @@ class SAM(torch.optim.Optimizer):
     DistributedDataParallel: see the recipes in the docstring of :mod:`edutools.engine.sam`.
     """
 
+    # edutools.training.train calls step(closure) on optimizers that set this.
+    requires_closure = True
+
     def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
                  base_optimizer: type[torch.optim.Optimizer] = torch.optim.SGD,
                  rho: float = 0.05, adaptive: bool = False, *, asam_eta: float = 0.01,
