@@ -31,9 +31,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from edutools.data import load_digits, teacher_task
 from edutools.engine.sam import SAM
-from edutools.models import cross_entropy, half_mse, mlp
+from edutools.ground.data import load_digits, teacher_task
+from edutools.ground.models import cross_entropy, half_mse, mlp
 
 GOALS = {"sam": 2.1, "sam_k5": 1.3}
 

@@ -146,8 +146,8 @@ def test_step_under_no_grad_still_computes_gradients():
 
 
 def test_works_as_the_optimizer_of_edutools_training():
-    from edutools.data import teacher_task
-    from edutools.training import train
+    from edutools.engine.training import train
+    from edutools.ground.data import teacher_task
 
     data = teacher_task(num_train=24, num_val=8, input_dim=5, num_classes=3, device="cpu")
     data = data.to("cpu", dtype=torch.float64)

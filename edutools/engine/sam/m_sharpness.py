@@ -16,7 +16,7 @@ from torch import nn
 
 from edutools.engine.sam.batchnorm import frozen_running_stats
 from edutools.engine.sam.perturbation import ascent_perturbation, check_asam_eta, check_rho
-from edutools.validation import check_positive_int
+from edutools.ground.validation import check_positive_int
 
 
 @dataclass(frozen=True)

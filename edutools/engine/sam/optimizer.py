@@ -16,7 +16,7 @@ from edutools.engine.sam.perturbation import (
     check_rho,
     global_norm,
 )
-from edutools.validation import check_positive_int
+from edutools.ground.validation import check_positive_int
 
 # Keys SAM adds to every param group. Prefixed so that they never collide with a base
 # optimizer's own hyper-parameters (torch.optim.Adadelta has a "rho" of its own).
