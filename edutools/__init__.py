@@ -19,5 +19,10 @@ Momentum convention everywhere: heavy ball as in ``torch.optim.SGD``, ``v ← β
 __version__ = "0.1.0"
 
 from edutools.device import environment_report, get_device, seed_everything  # noqa: E402
+from edutools.ground.threads import configure_threads  # noqa: E402
 
-__all__ = ["__version__", "environment_report", "get_device", "seed_everything"]
+# One torch thread by default (EDUTOOLS_THREADS overrides): see edutools.ground.threads.
+configure_threads()
+
+__all__ = ["__version__", "configure_threads", "environment_report", "get_device",
+           "seed_everything"]
