@@ -56,7 +56,12 @@ class CpuBudget:
 
 @dataclass(frozen=True)
 class ThreadChoice:
-    """A torch intra-op thread count and why it was chosen (one line, for the environment report)."""
+    """A torch intra-op thread count and why it was chosen (one line, for the environment report).
+
+    Attributes:
+        threads: the intra-op thread count (≥ 1).
+        reason: where the count came from, e.g. ``"EDUTOOLS_THREADS=2"``.
+    """
 
     threads: int
     reason: str
@@ -186,9 +191,30 @@ def available_cpus(*, cgroup_root: Path = CGROUP_ROOT,
 
 
 def choose_threads(budget: CpuBudget) -> ThreadChoice:
-    """The default torch thread count for this course: one thread.
+    """The default torch thread count for this course: one thread, whatever the budget.
 
-    POLICY_PLACEHOLDER
+    The course's models are small (at most 784-128-10 on 64-sample batches, or 20-64-64-4 on
+    1000 inputs): each operation lasts microseconds, too short for a second thread to pay off,
+    and a thread pool waits for its slowest thread, so one thread descheduled by any other
+    process stalls every operation. Measured on 2 cores (``tests/benchmarks/bench_threads.py``,
+    ms per step, 1 thread vs 2):
+
+    * quiet machine (a colleague's measurement): the course's SGD steps 0.49 vs 0.67 ms;
+      full-batch steps and large HVPs about 10 % faster on 2 threads;
+    * shared machine (load average 10-16 from other users; two runs), beside one busy
+      single-threaded process: lesson-00 SGD step 8-9 vs 303-309 ms, lesson-01 GD step
+      11-13 vs 296-314 ms, lessons 02/03 SGD step 3-5 vs 84-133 ms, full-batch HVP 11-18 vs
+      225-448 ms; without the extra process 2 threads were still 20-50× slower there;
+    * lesson 01 (FAST) end to end beside the busy process: 54-120 s with one thread
+      (1.3-1.5× the same machine without it), more than 180 s with two; before this policy
+      it took 23 s alone and 1,095 s beside the busy process.
+
+    So one thread costs at most ~10 % when the machine is idle and saves 20-36× when it is
+    not. Machines with more cores were not measured; the gain available there is the same
+    ~10 % at these model sizes while one busy core still stalls the pool, so the policy ignores
+    the budget (it only goes into the reason). Set ``EDUTOOLS_THREADS`` to use more threads on a
+    quiet machine with larger models. Parallel speed-ups come from independent runs in worker
+    processes with one thread each (:func:`init_worker`).
     """
     if not isinstance(budget, CpuBudget):
         raise TypeError(f"budget must be a CpuBudget, got {type(budget).__name__}")
@@ -197,7 +223,7 @@ def choose_threads(budget: CpuBudget) -> ThreadChoice:
         reason=(f"{THREADS_ENV_VAR} unset; {budget.logical_cores} cores, "
                 + (f"cgroup quota {budget.quota:g}" if budget.quota is not None else "no quota")
                 + (f", affinity {budget.affinity}" if budget.affinity is not None else "")
-                + f" → 1: small models run fastest on one thread and do not collapse when "
+                + " → 1: small models run fastest on one thread and do not collapse when "
                 "another process shares the CPU"),
     )
 
