@@ -219,9 +219,10 @@ def test_parameters_are_restored_bit_for_bit_before_the_base_step():
     assert not all(torch.equal((o + e) - e, o) for o, e in zip(originals, eps, strict=True))
 
 
-def test_zero_gradient_gives_no_perturbation_and_no_nan():
+@pytest.mark.parametrize("adaptive, every", [(False, 1), (False, 3), (True, 1)])
+def test_zero_gradient_gives_no_perturbation_and_no_nan(adaptive, every):
     model = make_model()
-    sam = SAM(model.parameters(), rho=0.05, adaptive=True, lr=LR)
+    sam = SAM(model.parameters(), rho=0.05, adaptive=adaptive, ascent_every=every, lr=LR)
     before = [p.detach().clone() for p in model.parameters()]
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
@@ -230,6 +231,7 @@ def test_zero_gradient_gives_no_perturbation_and_no_nan():
     assert sam.last_grad_norm == 0.0
     sam.second_step()
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert sam.ascent_due  # nothing stored: the next step looks for a direction again
     result = ascent_perturbation(before, [torch.zeros_like(b) for b in before], rho=0.05)
     assert result.grad_norm == 0.0 and all(torch.equal(e, torch.zeros_like(e))
                                            for e in result.perturbation)
