@@ -1,4 +1,8 @@
-"""edutools.engine.sam: SAM / ASAM / stale ascent / m-sharpness against independent references."""
+"""edutools.engine.sam: SAM / ASAM / stale ascent / m-sharpness against independent references.
+
+The references below are written from the formulas with plain tensors and autograd on
+``torch.func.functional_call``; they share no code with the package.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import warnings
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call, grad
+from torch.func import functional_call
 
 from edutools.engine.sam import (
     SAM,
@@ -48,7 +52,13 @@ def params_of(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def ref_grad(model, theta, X, y):
-    return grad(lambda t: loss_fn(functional_call(model, t, (X,)), y))(theta)
+    """∇L at the parameters ``theta`` (a name → tensor dict), by autograd on a functional call.
+
+    (torch.func.grad would do too, but its first call costs seconds of lazy imports.)
+    """
+    leaves = {k: v.detach().requires_grad_() for k, v in theta.items()}
+    loss = loss_fn(functional_call(model, leaves, (X,)), y)
+    return dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values())), strict=True))
 
 
 def ref_eps(theta, g, *, rho, adaptive=False, eta=0.01):
