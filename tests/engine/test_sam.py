@@ -17,6 +17,7 @@ from torch.func import functional_call
 
 from edutools.engine.sam import (
     SAM,
+    asam_scale,
     ascent_perturbation,
     disable_running_stats,
     enable_running_stats,
@@ -201,6 +202,8 @@ def test_asam_perturbation_has_rescaled_norm_rho_and_leaves_biases_unscaled():
     for w, g, e in zip(before, grads, eps, strict=True):
         if w.ndim == 1:  # bias: ε̂_b = ρ g_b / ‖T g‖, no |b| factor
             torch.testing.assert_close(e, rho * g / tg_norm, rtol=1e-9, atol=1e-14)
+    assert asam_scale(before[1], asam_eta=eta) is None  # bias: T = identity
+    torch.testing.assert_close(asam_scale(before[0], asam_eta=eta), before[0].abs() + eta)
     # ASAM's ball is not SAM's: the plain norm of ε̂ is not ρ.
     assert abs(torch.linalg.vector_norm(flat(eps)).item() - rho) > 1e-3
 
