@@ -653,3 +653,21 @@ def test_m_sharpness_bad_shapes():
     sam = SAM(model[0].parameters(), rho=0.05, lr=LR)
     with pytest.raises(ValueError, match="does not own"):
         sam.m_sharpness_step(model, loss_fn, X, y, m=4)
+
+
+def test_train_with_stale_ascent_does_one_pass_on_reuse_steps_and_freezes_batchnorm():
+    from edutools.engine.training import train
+    from edutools.ground.data import teacher_task
+
+    data = teacher_task(num_train=64, num_val=32, input_dim=5, num_classes=3, seed=0,
+                        device="cpu")
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.BatchNorm1d(8), torch.nn.Tanh(),
+                                torch.nn.Linear(8, 3))
+    passes = []
+    model.register_forward_hook(lambda module, inputs, output: passes.append(module.training))
+    train(model, data, lr=0.1, num_steps=6, batch_size=16, measure_every=100,
+          optimizer=lambda params: SAM(params, rho=0.05, lr=0.1, ascent_every=3))
+    training_passes = sum(passes)  # measurement passes run in eval mode
+    # Steps 1 and 4 recompute ε̂ (two passes), the other four reuse it (one pass each).
+    assert training_passes == 2 * 2 + 4
+    assert int(model[1].num_batches_tracked) == 2  # only the passes at θ update BatchNorm
