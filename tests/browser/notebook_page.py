@@ -102,7 +102,9 @@ class NotebookPage:
     # -- actions ------------------------------------------------------------------------------
     def open(self, *, timeout_s: float = 180.0) -> None:
         """Load the notebook's URL and wait until its kernel is idle."""
-        self.page.goto(self.server.url(f"lab/tree/{self.path}"), timeout=timeout_s * 1000)
+        # `reset`: a fresh workspace, so that notebooks opened earlier do not start kernels.
+        self.page.goto(self.server.url(f"lab/tree/{self.path}") + "&reset",
+                       timeout=timeout_s * 1000)
         self.wait_until_ready(timeout_s=timeout_s)
 
     def wait_until_ready(self, *, timeout_s: float) -> None:
@@ -113,28 +115,58 @@ class NotebookPage:
         self._wait(lambda: self.kernel_state().get("status") == "idle",
                    timeout_s=timeout_s, what="kernel idle")
 
-    def run_all(self, *, timeout_s: float) -> float:
-        """*Run → Run All Cells* from the menu bar; seconds until every cell has run.
+    def _menu(self, menu: str, command: str, label: str) -> None:
+        """Click ``menu`` in the menu bar, then its entry for ``command`` (or with ``label``)."""
+        self.page.locator("li.lm-MenuBar-item", has_text=menu).first.click()
+        item = self.page.locator(f"li.lm-Menu-item[data-command='{command}']")
+        if item.count() == 0:  # other JupyterLab versions: find the entry by its label
+            item = self.page.locator("li.lm-Menu-item", has_text=label)
+        item.first.click()
+
+    def _wait_for_cells(self, last_cell: int | None, *, timeout_s: float, what: str) -> None:
+        """Wait until the code cells up to ``last_cell`` (all if None) ran and the kernel idles.
 
         Raises:
             BrowserCheckError: a cell raised (JupyterLab then stops running the others).
         """
-        self.page.locator("li.lm-MenuBar-item", has_text="Run").first.click()
-        item = self.page.locator("li.lm-Menu-item[data-command='runmenu:run-all']")
-        if item.count() == 0:  # other JupyterLab versions: find the entry by its label
-            item = self.page.locator("li.lm-Menu-item", has_text="Run All Cells")
-        start = time.perf_counter()
-        item.first.click()
-
         def finished() -> bool:
             state = self.kernel_state()
             if state.get("errors"):
-                raise BrowserCheckError(f"{self.path}: error while running all cells: "
-                                        f"{state['errors']}")
+                raise BrowserCheckError(f"{self.path}: error during {what}: {state['errors']}")
+            counts = [count for count, index in zip(state.get("counts", []),
+                                                    state.get("codeIndices", []), strict=True)
+                      if last_cell is None or index <= last_cell]
             return (state.get("status") == "idle" and state.get("pending") == 0
-                    and all(count is not None for count in state.get("counts", [None])))
+                    and bool(counts) and all(count is not None for count in counts))
 
-        self._wait(finished, timeout_s=timeout_s, what="Run All finished")
+        self._wait(finished, timeout_s=timeout_s, what=f"{what} finished")
+
+    def run_all(self, *, timeout_s: float) -> float:
+        """*Run → Run All Cells* from the menu bar; seconds until every cell has run."""
+        start = time.perf_counter()
+        self._menu("Run", "runmenu:run-all", "Run All Cells")
+        self._wait_for_cells(None, timeout_s=timeout_s, what="Run All")
+        return time.perf_counter() - start
+
+    def run_through(self, marker: str, *, timeout_s: float) -> float:
+        """Select the cell of ``marker``; *Run All Above Selected Cell*, then *Run Selected Cell*.
+
+        Seconds until every code cell up to that one has run. Faster than Run All when the cell
+        is early in a long lesson.
+        """
+        index = self._call("cellIndex", marker)
+        if index < 0:
+            raise BrowserCheckError(f"{self.path}: no code cell contains {marker!r}")
+        prompt = self.page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-InputPrompt")
+        prompt.scroll_into_view_if_needed()
+        prompt.click()
+        start = time.perf_counter()
+        self._menu("Run", "notebook:run-all-above", "Run All Above Selected Cell")
+        self._wait_for_cells(index - 1, timeout_s=timeout_s, what="Run All Above")
+        remaining = max(timeout_s - (time.perf_counter() - start), 1.0)
+        prompt.click()  # the selection stays on the cell; a click makes sure of it
+        self._menu("Run", "runmenu:run", "Run Selected Cell")
+        self._wait_for_cells(index, timeout_s=remaining, what=f"running the cell with {marker!r}")
         return time.perf_counter() - start
 
     def move_slider(self, marker: str, label: str, key: str, *, timeout_s: float = 300.0,

@@ -20,7 +20,8 @@ window.__edutoolsTest = (() => {
     if (!panel) return { found: false };
     const session = panel.sessionContext && panel.sessionContext.session;
     const kernel = session && session.kernel;
-    const code = panel.content.widgets.filter((cell) => cell.model.type === 'code');
+    const cells = panel.content.widgets;
+    const code = cells.filter((cell) => cell.model.type === 'code');
     const errors = [];
     code.forEach((cell, index) => {
       const outputs = cell.model.outputs ? cell.model.outputs.toJSON() : [];
@@ -34,6 +35,7 @@ window.__edutoolsTest = (() => {
       found: true,
       status: kernel ? kernel.status : 'no kernel',
       counts: code.map((cell) => cell.model.executionCount),
+      codeIndices: code.map((cell) => cells.indexOf(cell)),
       pending: code.filter((cell) => cell.node.querySelector('.jp-InputPrompt')
         && cell.node.querySelector('.jp-InputPrompt').textContent.includes('*')).length,
       dirty: panel.context.model.dirty,
@@ -66,6 +68,12 @@ window.__edutoolsTest = (() => {
     const panel = notebook(path);
     const root = panel ? panel.content.node : document;
     return (root.innerText || '').split('Loading widget...').length - 1;
+  }
+
+  function cellIndex(path, marker) {
+    const panel = notebook(path);
+    const cell = cellFor(path, marker);
+    return cell ? panel.content.widgets.indexOf(cell) : -1;
   }
 
   function cellFor(path, marker) {
@@ -173,5 +181,7 @@ window.__edutoolsTest = (() => {
     return true;
   }
 
-  return { kernelState, problems, loadingWidgets, panelState, markSliderHandle, markPanel };
+  return {
+    kernelState, problems, loadingWidgets, panelState, markSliderHandle, markPanel, cellIndex,
+  };
 })();

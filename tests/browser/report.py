@@ -22,9 +22,9 @@ _screenshots: list[str] = []
 _binder: dict[str, Any] = {}
 
 
-def record_run_all(lesson: str, seconds: float) -> None:
-    """Store how long *Run All Cells* took for ``lesson`` (in seconds)."""
-    _run_all.append({"lesson": lesson, "run_all_s": round(seconds, 2)})
+def record_run_all(lesson: str, seconds: float, *, what: str = "Run All Cells") -> None:
+    """Store how long running ``lesson`` took (``what``: which cells), in seconds."""
+    _run_all.append({"lesson": lesson, "what": what, "seconds": round(seconds, 2)})
     write()
 
 
@@ -82,8 +82,9 @@ def markdown_lines() -> list[str]:
     """The report as Markdown: Run All times, then one row per slider."""
     lines: list[str] = []
     if _run_all:
-        lines += ["| lesson | Run All (s) |", "|---|---:|"]
-        lines += [f"| {row['lesson']} | {row['run_all_s']:.1f} |" for row in _run_all]
+        lines += ["| lesson | cells run | wall time (s) |", "|---|---|---:|"]
+        lines += [f"| {row['lesson']} | {row['what']} | {row['seconds']:.1f} |"
+                  for row in _run_all]
     if _sliders:
         lines += ["", "| lesson | slider | values | first feedback (s) | final figure (s) | "
                   "revisit (s) | same figure on revisit |", "|---|---|---|---:|---:|---:|:---:|"]
