@@ -185,12 +185,28 @@ def running_lab(root_dir: Path, *, work_dir: Path, startup_timeout_s: float = 12
     with open(server.log_path, "wb") as log:
         # A new session: on exit the whole group (server and kernels) gets the signal.
         process = subprocess.Popen(command, cwd=root_dir, env=server_env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=_die_with_parent if sys.platform == "linux"
+                                   else None)
     try:
         _wait_until_up(server, process, timeout_s=startup_timeout_s)
         yield server
     finally:
         _stop(process)
+
+
+def _die_with_parent() -> None:
+    """In the server's process before exec: SIGTERM it if the test process is killed (Linux).
+
+    Without this a killed pytest leaves JupyterLab and its kernels running: they are in their
+    own session, out of reach of the terminal's signals.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _stop(process: subprocess.Popen, *, grace_s: float = 15.0) -> None:
