@@ -91,3 +91,23 @@ def test_schedules_mark_the_switch():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["constant (60 steps)",
                                                                    "grow (60 steps)"]
     assert ax.get_lines()[1].get_linestyle() == "--" and ax.get_yscale() == "log"
+
+
+def test_warmup_figure_marks_the_blow_up_and_draws_the_moving_edge():
+    from edutools.engine.experiments.warmup import WarmupRun
+
+    steps = np.arange(0, 30, 10)
+    record = pd.DataFrame({"step": steps, "lr": [0.5, 1.0, 1.0], "edge": [4.0, 2.0, 2.0],
+                           "lambda_max": [5.0, 2.5, 2.1]})
+    at_once = WarmupRun(record=record.iloc[:1], step_losses=np.array([1.0, 5.0, np.inf]),
+                        lr=1.0, warmup_steps=0, lambda_init=5.0, lambda_final=np.nan,
+                        diverged=True)
+    ramped = WarmupRun(record=record, step_losses=np.linspace(1.0, 0.3, 30), lr=1.0,
+                       warmup_steps=10, lambda_init=5.0, lambda_final=2.1, diverged=False)
+    fig = figures.plot_warmup(at_once, ramped)
+    ax_loss, ax_lam = fig.axes
+    assert [t.get_text() for t in ax_loss.texts] == ["blew up"]
+    assert ax_loss.get_yscale() == "log" and ax_loss.get_xlabel() == "training step"
+    edge = [line for line in ax_lam.get_lines() if line.get_linestyle() == "--"][0]
+    assert list(edge.get_ydata()) == [4.0, 2.0, 2.0]
+    assert "λ_max" in ax_lam.get_ylabel() and ax_lam.get_title()

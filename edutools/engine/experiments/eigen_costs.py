@@ -6,6 +6,7 @@ training run.
   :data:`~edutools.engine.sharpness.HVP_METHODS`.
 * :class:`RayleighRecorder`, :func:`relative_errors`, :func:`hvps_to_reach` — the estimate after
   every HVP, and how many HVPs a method needs to reach a relative error.
+* :func:`power_vs_lanczos` — HVPs each needs to reach a relative error, from several starts.
 * :func:`residual_table` — reported against explicit residuals ‖Hu − θu‖ of a Lanczos result.
 * :func:`warm_and_cold_starts` — λ_max at every checkpoint from a random and a warm start.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,8 +36,11 @@ from edutools.engine.sharpness import (
 from edutools.ground.models import LossFn
 from edutools.ground.validation import check_positive_int
 
-__all__ = ["HvpTiming", "RayleighRecorder", "hvps_to_reach", "relative_errors", "residual_table",
-           "time_hvp_methods", "warm_and_cold_starts"]
+__all__ = ["HvpTiming", "RayleighRecorder", "hvps_to_reach", "power_vs_lanczos", "relative_errors",
+           "residual_table", "time_hvp_methods", "warm_and_cold_starts"]
+
+#: ``power_iteration(hvp_fn, v0, num_iters) -> (eigenvalue, eigenvector)``, as in the exercise.
+PowerIteration = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, int], object]
 
 #: A training checkpoint: (step, flat parameter vector).
 Checkpoint = tuple[int, torch.Tensor]
@@ -114,6 +118,29 @@ def hvps_to_reach(errors: np.ndarray, target: float) -> float:
     it never is."""
     below = np.flatnonzero(np.asarray(errors) <= target)
     return int(below[0]) + 1 if below.size else np.inf
+
+
+def power_vs_lanczos(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, *,
+                     power_iteration: PowerIteration, starts: Sequence[torch.Tensor],
+                     reference: float, target: float = 1e-4, num_iters: int = 150,
+                     lanczos_max_hvps: int = 60) -> pd.DataFrame:
+    """From each start vector, the HVPs power iteration (``num_iters`` iterations, its estimate
+    after every HVP read off by a :class:`RayleighRecorder`) and Lanczos (k = 1, tol 1e-10, at
+    most ``lanczos_max_hvps``) need to reach a relative error ``target`` of ``reference``
+    (λ_max); ``inf`` if they never do. One row per start (index ``start``)."""
+    operator = HessianOperator(model, loss_fn, X, y)
+    rows = []
+    for index, start in enumerate(starts):
+        recorder = RayleighRecorder(operator)
+        power_iteration(recorder, start, num_iters)
+        lanczos = top_eigenvalues(model, loss_fn, X, y, k=1, tol=1e-10, v0=start,
+                                  max_hvps=lanczos_max_hvps)
+        rows.append({"start": index,
+                     "power iteration": hvps_to_reach(
+                         relative_errors(recorder.rayleigh_quotients, reference), target),
+                     "Lanczos": hvps_to_reach(relative_errors(lanczos.history[:, 0], reference),
+                                              target)})
+    return pd.DataFrame(rows).set_index("start")
 
 
 def residual_table(operator: HessianOperator, result: EigenResult,

@@ -7,7 +7,8 @@ estimate along a training run.
 * :func:`batch_sharpness_table` — batch sharpness for several batch sizes.
 * :func:`eps_sharpness_table` — ε-sharpness and the gradient term that dominates it away from a
   minimum.
-* :func:`perturbation_along` — the perturbation estimate at every checkpoint of a run.
+* :func:`perturbation_recipes` — the online recipe (noise ε per entry) against noise of norm ε,
+  tensor by tensor; :func:`perturbation_along` — an estimate at every checkpoint of a run.
 
 Engine layer: nothing here draws.
 """
@@ -33,7 +34,7 @@ from edutools.engine.sharpness import (
 from edutools.ground.models import LossFn
 
 __all__ = ["batch_sharpness_table", "bulk_fraction", "eps_sharpness_table", "gaussian_density",
-           "perturbation_along"]
+           "perturbation_along", "perturbation_recipes"]
 
 #: A training checkpoint: (step, flat parameter vector).
 Checkpoint = tuple[int, torch.Tensor]
@@ -89,15 +90,38 @@ def eps_sharpness_table(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: t
     return pd.DataFrame(rows).set_index("ε")
 
 
+def perturbation_recipes(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor, *,
+                         eps: float = 1e-3, num_trials: int = 10, seed: int = 0) -> pd.DataFrame:
+    """The two scalings of :func:`~edutools.engine.sharpness.perturbation_sharpness`, tensor by
+    tensor (index ``tensor``), from the same Gaussian draws: the size, the online recipe's noise
+    norm ÷ ε (mean over trials; ≈ √size), its |ΔL|/ε and that of noise of norm ε (means), and
+    the median over trials of their ratio."""
+    online = perturbation_sharpness(model, loss_fn, X, y, eps=eps, num_trials=num_trials,
+                                    seed=seed, noise="per_entry")
+    unit = perturbation_sharpness(model, loss_fn, X, y, eps=eps, num_trials=num_trials,
+                                  seed=seed, noise="norm")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # A norm-ε kick can leave a float32 loss unchanged (ratio inf): the median shrugs it off.
+        ratios = np.nanmedian(online.values / unit.values, axis=0)
+    return pd.DataFrame({
+        "tensor": online.tensor_names, "entries": online.tensor_sizes,
+        "√entries": np.sqrt(online.tensor_sizes),
+        "online: noise norm ÷ ε": online.noise_norms.mean(0) / eps,
+        "online: |ΔL|/ε": online.values.mean(0), "norm ε: |ΔL|/ε": unit.values.mean(0),
+        "online ÷ norm ε": ratios,
+    }).set_index("tensor")
+
+
 def perturbation_along(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor,
                        checkpoints: Sequence[Checkpoint], *, eps: float = 1e-3,
-                       num_trials: int = 10, seed: int = 0) -> np.ndarray:
-    """:func:`~edutools.engine.sharpness.perturbation_sharpness` at every checkpoint (trial noise
-    seeded ``seed + i`` at checkpoint i), shape (num checkpoints,). ``model`` is not changed."""
+                       num_trials: int = 10, seed: int = 0, noise: str = "norm") -> np.ndarray:
+    """:func:`~edutools.engine.sharpness.perturbation_sharpness` (``noise`` = ``"norm"`` or the
+    online ``"per_entry"``) at every checkpoint (trial noise seeded ``seed + i`` at checkpoint i),
+    shape (num checkpoints,). ``model`` is not changed."""
     probe = copy.deepcopy(model)
     values = []
     for i, (_, parameters) in enumerate(checkpoints):
         set_flat_params(probe, parameters)
-        values.append(perturbation_sharpness(probe, loss_fn, X, y, eps=eps,
+        values.append(perturbation_sharpness(probe, loss_fn, X, y, eps=eps, noise=noise,
                                              num_trials=num_trials, seed=seed + i).sharpness)
     return np.asarray(values)

@@ -15,12 +15,13 @@ from matplotlib.figure import Figure
 
 from edutools.engine.experiments.keskar import BatchComparison
 from edutools.engine.experiments.large_batch import SgdRun
+from edutools.engine.experiments.warmup import WarmupRun
 from edutools.engine.landscape import SliceResult
-from edutools.face.plots.style import EDGE_COLOR
+from edutools.face.plots.style import EDGE_COLOR, PALETTE, plot_against_edge
 from edutools.ground.theory import noise_scale
 
 __all__ = ["plot_line_between", "plot_noise_scale_curves", "plot_sb_lb_bars",
-           "plot_schedules", "plot_training_to_target", "show_sgd"]
+           "plot_schedules", "plot_training_to_target", "plot_warmup", "show_sgd"]
 
 
 def plot_training_to_target(comparison: BatchComparison, *, target_loss: float,
@@ -135,4 +136,33 @@ def show_sgd(result: SgdRun, *, reference: SgdRun, batch_size: int, momentum: fl
     ax_acc.plot(result.record["epoch"], result.record["val_acc"])
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy",
                title=f"final validation accuracy {result.final['val_acc']:.3f}")
+    return fig
+
+
+def plot_warmup(no_warmup: WarmupRun, warmup: WarmupRun) -> Figure:
+    """Left: the training loss at every step (log) with the target η at once and with a linear
+    warm-up; a run that blew up is marked. Right: the warm-up run's λ_max against the edge 2/η of
+    the η in force (dashed, falling as η ramps up), and the initial λ_max against the target's
+    edge."""
+    fig, (ax_loss, ax_lam) = plt.subplots(1, 2, figsize=(12, 4))
+    for run, name, color in ((no_warmup, "target η at once", PALETTE[1]),
+                             (warmup, f"linear warm-up over {warmup.warmup_steps} steps",
+                              PALETTE[0])):
+        losses = np.where(np.isfinite(run.step_losses), run.step_losses, np.nan)
+        ax_loss.plot(np.arange(len(losses)), losses, color=color, label=name)
+        if run.diverged:
+            ax_loss.annotate("blew up", xy=(len(losses) - 1, np.nanmax(losses)), color=color,
+                             ha="left", va="top", fontsize=9)
+    ax_loss.set(yscale="log", xlabel="training step", ylabel="training loss (half-MSE)",
+                title=f"Full-batch GD to η = {warmup.lr:g}")
+    ax_loss.legend()
+    measured = warmup.record.dropna(subset=["lambda_max"])
+    plot_against_edge(measured, "lambda_max", measured["edge"].to_numpy(), x="step", ax=ax_lam,
+                      label="λ_max, warm-up run", edge_label="edge 2/η of the η in force",
+                      title="Warm-up lets λ_max fall while η grows")
+    ax_lam.plot([0], [no_warmup.lambda_init], "o", color=PALETTE[1],
+                label=f"λ_max at the start vs 2/η = {no_warmup.edge:.2g} at once")
+    ax_lam.axhline(no_warmup.edge, color=PALETTE[1], linestyle=":", linewidth=1.2)
+    ax_lam.set_yscale("log")
+    ax_lam.legend(fontsize=8)
     return fig

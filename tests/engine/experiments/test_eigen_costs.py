@@ -75,3 +75,27 @@ def test_warm_and_cold_starts_find_lambda_max_at_every_checkpoint(tiny):
     assert list(along["step"]) == [0, 1, 2]
     assert (along["cold error"] < 1e-5).all() and (along["warm error"] < 1e-5).all()
     assert along.loc[0, "warm HVPs"] == along.loc[0, "cold HVPs"]  # nothing to warm-start from
+
+
+def test_power_vs_lanczos_counts_per_start_and_lanczos_is_never_slower(tiny):
+    model, X, y = tiny
+    reference = sharpness.lambda_max(model, cross_entropy, X, y, tol=1e-12)
+    starts = [torch.randn(sharpness.num_params(model), generator=torch.Generator().manual_seed(s),
+                          dtype=torch.float64) for s in (1, 2)]
+    table = eigen_costs.power_vs_lanczos(model, cross_entropy, X, y,
+                                         power_iteration=sharpness_power_iteration,
+                                         starts=starts, reference=reference, target=1e-6,
+                                         num_iters=200)
+    assert list(table.index) == [0, 1]
+    assert (table["Lanczos"] <= table["power iteration"]).all()
+    assert (table["Lanczos"] < np.inf).all()
+
+
+def sharpness_power_iteration(hvp_fn, v0, num_iters):
+    v = v0 / torch.linalg.vector_norm(v0)
+    eigenvalue = 0.0
+    for _ in range(num_iters):
+        w = hvp_fn(v)
+        eigenvalue = float(torch.dot(v, w))
+        v = w / torch.linalg.vector_norm(w)
+    return eigenvalue, v

@@ -64,3 +64,14 @@ def test_perturbation_along_one_value_per_checkpoint_model_untouched(tiny):
     assert torch.equal(sharpness.flatten_params(model), theta)
     direct = sharpness.perturbation_sharpness(model, cross_entropy, X, y, num_trials=2, seed=0)
     assert values[0] == pytest.approx(direct.sharpness)
+
+
+def test_perturbation_recipes_online_noise_grows_with_the_square_root_of_the_size(tiny):
+    model, X, y = tiny
+    table = measures.perturbation_recipes(model, cross_entropy, X, y, eps=1e-4, num_trials=20)
+    assert list(table["entries"]) == [30, 6, 18, 3]
+    # The mean norm of a Gaussian vector of n entries is close to √n (within 2/√n here).
+    ratio = table["online: noise norm ÷ ε"] / table["√entries"]
+    assert (abs(ratio - 1) < 2 / table["√entries"]).all()
+    # Same draws, first order dominates at this ε: online = norm-ε value × ‖z‖ ≈ √n.
+    assert (abs(table["online ÷ norm ε"] / table["√entries"] - 1) < 0.5).all()
