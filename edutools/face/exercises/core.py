@@ -28,3 +28,16 @@ class ExerciseFeedback:
     def _repr_html_(self) -> str:
         color = "#2e7d32" if self.passed else "#c62828"
         return f"<div style='color:{color}'><b>{self}</b></div>"
+
+
+def implemented(function: object) -> bool:
+    """False for an exercise stub that is not filled in yet, True otherwise.
+
+    A stub is a function whose code raises ``NotImplementedError``; a lesson's check cell runs
+    ``check(fn if implemented(fn) else fn_solution)``, so that the lesson still runs top to
+    bottom before the learner has written anything. (A learner's function that keeps the
+    ``raise NotImplementedError`` line counts as a stub.)
+    """
+    code = getattr(function, "__code__", None)
+    return callable(function) and not (code is not None
+                                       and "NotImplementedError" in code.co_names)
