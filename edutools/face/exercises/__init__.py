@@ -1,9 +1,10 @@
 """Exercise checks that say what is wrong, not just "incorrect": the feedback type (:mod:`.core`)
 and one module per lesson with that lesson's checks."""
 
-from edutools.face.exercises.core import ExerciseFeedback
+from edutools.face.exercises.core import ExerciseFeedback, implemented
 from edutools.face.exercises.lesson00 import check_effective_lr
 from edutools.face.exercises.lesson05 import check_power_iteration, make_eigenproblem
+from edutools.face.exercises.lesson07 import check_robust_score
 
 __all__ = ["ExerciseFeedback", "check_effective_lr", "check_power_iteration",
-           "make_eigenproblem"]
+           "check_robust_score", "implemented", "make_eigenproblem"]

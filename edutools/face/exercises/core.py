@@ -7,6 +7,7 @@ live in the lessons (in a collapsed cell after the exercise).
 
 from __future__ import annotations
 
+import dis
 from dataclasses import dataclass
 
 
@@ -28,3 +29,25 @@ class ExerciseFeedback:
     def _repr_html_(self) -> str:
         color = "#2e7d32" if self.passed else "#c62828"
         return f"<div style='color:{color}'><b>{self}</b></div>"
+
+
+def implemented(function: object) -> bool:
+    """False while ``function`` is still an exercise stub whose body starts by raising
+    ``NotImplementedError``; True otherwise.
+
+    A lesson's check cell reads ``check_x(my_fn if implemented(my_fn) else my_fn_solution)``: the
+    learner's function is checked once written, and the lesson still runs top to bottom (e.g.
+    under papermill) while it is not. Only the first statement is inspected, without calling the
+    function.
+    """
+    code = getattr(function, "__code__", None)
+    if code is None:  # a builtin, a class or a partial: not a stub
+        return callable(function)
+    skipped = {"RESUME", "NOP", "CACHE", "PUSH_NULL", "EXTENDED_ARG", "COPY_FREE_VARS",
+               "MAKE_CELL"}
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in skipped:
+            continue
+        return not (instruction.opname in {"LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF"}
+                    and instruction.argval == "NotImplementedError")
+    return True
