@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["CONFIG", "CapstonePicks", "RobustScore", "grid_summary", "pick_configurations",
-           "proxy_edge_correlations", "robust_score", "robustness_table"]
+__all__ = ["CONFIG", "CapstonePicks", "RobustScore", "find_run", "grid_summary",
+           "pick_configurations", "proxy_edge_correlations", "robust_score", "robustness_table"]
 
 #: The columns that name a configuration (besides ``lr`` and ``seed``).
 CONFIG: list[str] = ["momentum", "batch_size"]
@@ -39,6 +39,17 @@ def _at_lr(runs: pd.DataFrame, lr: float) -> pd.DataFrame:
         raise ValueError(f"no run has lr={lr!r}; the runs have lr in "
                          f"{sorted(runs['lr'].unique())}")
     return rows
+
+
+def find_run(runs: pd.DataFrame, *, momentum: float, batch_size: int, lr: float,
+             seed: int) -> pd.Series:
+    """The one row of ``runs`` with these settings (ValueError naming them if there is none)."""
+    rows = runs[np.isclose(runs["momentum"], momentum) & (runs["batch_size"] == batch_size)
+                & np.isclose(runs["lr"], lr) & (runs["seed"] == seed)]
+    if len(rows) != 1:
+        raise ValueError(f"expected one run with momentum={momentum}, batch_size={batch_size}, "
+                         f"lr={lr}, seed={seed}; found {len(rows)}")
+    return rows.iloc[0]
 
 
 def grid_summary(runs: pd.DataFrame, *, lr: float) -> pd.DataFrame:

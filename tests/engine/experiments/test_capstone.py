@@ -22,6 +22,7 @@ from edutools.engine.experiments.capstone import (
     run_capstone_grid,
 )
 from edutools.engine.experiments.capstone_analysis import (
+    find_run,
     grid_summary,
     pick_configurations,
     proxy_edge_correlations,
@@ -173,6 +174,9 @@ def test_analysis_names_missing_learning_rates_and_columns():
         grid_summary(runs, lr=0.03)
     with pytest.raises(ValueError, match="columns"):
         grid_summary(runs.drop(columns="seed"), lr=0.01)
+    assert find_run(runs, momentum=0.9, batch_size=32, lr=0.02, seed=1)["final_val_acc"] == 0.70
+    with pytest.raises(ValueError, match="seed=7; found 0"):
+        find_run(runs, momentum=0.9, batch_size=32, lr=0.02, seed=7)
     with pytest.raises(ValueError, match="lack"):
         proxy_edge_correlations(runs, lr=0.01, proxies=("relative_loss_var",))
 
