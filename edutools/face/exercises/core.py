@@ -7,6 +7,7 @@ live in the lessons (in a collapsed cell after the exercise).
 
 from __future__ import annotations
 
+import dis
 from dataclasses import dataclass
 
 
@@ -31,13 +32,22 @@ class ExerciseFeedback:
 
 
 def implemented(function: object) -> bool:
-    """False for an exercise stub that is not filled in yet, True otherwise.
+    """False while ``function`` is still an exercise stub whose body starts by raising
+    ``NotImplementedError``; True otherwise.
 
-    A stub is a function whose code raises ``NotImplementedError``; a lesson's check cell runs
-    ``check(fn if implemented(fn) else fn_solution)``, so that the lesson still runs top to
-    bottom before the learner has written anything. (A learner's function that keeps the
-    ``raise NotImplementedError`` line counts as a stub.)
+    A lesson's check cell reads ``check_x(my_fn if implemented(my_fn) else my_fn_solution)``: the
+    learner's function is checked once written, and the lesson still runs top to bottom (e.g.
+    under papermill) while it is not. Only the first statement is inspected, without calling the
+    function.
     """
     code = getattr(function, "__code__", None)
-    return callable(function) and not (code is not None
-                                       and "NotImplementedError" in code.co_names)
+    if code is None:  # a builtin, a class or a partial: not a stub
+        return callable(function)
+    skipped = {"RESUME", "NOP", "CACHE", "PUSH_NULL", "EXTENDED_ARG", "COPY_FREE_VARS",
+               "MAKE_CELL"}
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in skipped:
+            continue
+        return not (instruction.opname in {"LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF"}
+                    and instruction.argval == "NotImplementedError")
+    return True
