@@ -257,6 +257,7 @@ class SamEdgeSummary:
             ``late_fraction`` × the run's length); ``late_min`` / ``late_max`` its range.
         late_over_gd_edge: mean of λ_max·η/2 over the same measurements.
         late_grad_norm: mean full-batch ‖g‖ over them.
+        start_edge, late_edge: λ_SAM at step 0, and its mean over the late measurements.
     """
 
     rho: float
@@ -267,6 +268,8 @@ class SamEdgeSummary:
     late_max: float
     late_over_gd_edge: float
     late_grad_norm: float
+    start_edge: float
+    late_edge: float
 
 
 def sam_edge_summary(run: SamEdgeRun, *, late_fraction: float = LATE_FRACTION) -> SamEdgeSummary:
@@ -284,7 +287,9 @@ def sam_edge_summary(run: SamEdgeRun, *, late_fraction: float = LATE_FRACTION) -
                           late_over_sam_edge=float(ratio.mean()), late_min=float(ratio.min()),
                           late_max=float(ratio.max()),
                           late_over_gd_edge=float(late["lambda_over_gd_edge"].mean()),
-                          late_grad_norm=float(late["grad_norm"].mean()))
+                          late_grad_norm=float(late["grad_norm"].mean()),
+                          start_edge=float(record["sam_edge"].iloc[0]),
+                          late_edge=float(late["sam_edge"].mean()))
 
 
 def sam_edge_table(runs: Sequence[SamEdgeRun], *,
@@ -296,5 +301,6 @@ def sam_edge_table(runs: Sequence[SamEdgeRun], *,
         rows.append({"ρ": s.rho, "η": s.lr, "start λ/λ_SAM": s.start_over_sam_edge,
                      "late λ/λ_SAM": s.late_over_sam_edge, "late min": s.late_min,
                      "late max": s.late_max, "late λ·η/2": s.late_over_gd_edge,
-                     "late ‖g‖": s.late_grad_norm})
+                     "late ‖g‖": s.late_grad_norm, "λ_SAM start": s.start_edge,
+                     "λ_SAM late": s.late_edge})
     return pd.DataFrame(rows).set_index("ρ")

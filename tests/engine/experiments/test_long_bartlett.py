@@ -80,6 +80,8 @@ def test_edge_columns_and_the_summary_of_a_synthetic_record():
     assert (summary.late_min, summary.late_max) == pytest.approx((1.1, 1.2))
     assert summary.start_over_sam_edge == pytest.approx(0.5)
     assert summary.late_grad_norm == pytest.approx(0.15)
+    assert summary.start_edge == pytest.approx(edges[0])
+    assert summary.late_edge == pytest.approx(edges[3:].mean())
     frame = sam_edge_table([run])
     assert frame.loc[rho, "late λ/λ_SAM"] == pytest.approx(1.15)
     with pytest.raises(ValueError, match="late_fraction"):
