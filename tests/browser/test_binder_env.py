@@ -68,6 +68,9 @@ def test_binder_environment_builds_and_runs_lesson_00(tmp_path):
            if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "EDUTOOLS_DATA_DIR")}
     env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["EDUTOOLS_QUIET"] = "1"
+    # postBuild precomputes every lesson's sliders (minutes); one small grid proves it works.
+    env["EDUTOOLS_PRECOMPUTE_ARGS"] = "--lesson 03"
+    env["EDUTOOLS_CACHE_DIR"] = str(tmp_path / "cache")
     bin_python = str(env_dir / "bin" / "python")
 
     venv_s, _ = run([python, "-m", "venv", str(env_dir)], env=env, timeout_s=300)
@@ -80,6 +83,8 @@ def test_binder_environment_builds_and_runs_lesson_00(tmp_path):
     postbuild_s, postbuild_log = run(["bash", str(BINDER / "postBuild")], env=env,
                                      timeout_s=300)
     assert "MNIST subset OK" in postbuild_log, postbuild_log
+    assert re.search(r"done in \d+ s: \d+ computed", postbuild_log), postbuild_log
+    assert any((tmp_path / "cache").rglob("*.pkl")), "postBuild cached no slider result"
 
     executed = tmp_path / "00_binder.ipynb"
     run_s, _ = run([bin_python, "-m", "papermill", str(lesson_path("00")), str(executed),
