@@ -65,7 +65,7 @@ def test_spectral_densities_and_batch_sharpness():
     assert np.allclose(dashed(fig.axes[1])[0].get_xdata(), 0.9)
     table = pd.DataFrame({"batch sharpness": [5.0, 3.0], "standard error": [0.1, 0.0]},
                          index=pd.Index([8, 64], name="batch size"))
-    ax = figures.plot_batch_sharpness(table, 4.0)
+    ax = figures.plot_batch_sharpness_by_batch_size(table, 4.0)
     assert ax.get_xlabel() == "batch size B" and np.allclose(dashed(ax)[0].get_ydata(), 4.0)
 
 

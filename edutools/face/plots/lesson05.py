@@ -123,7 +123,7 @@ def plot_spectral_densities(grid_tiny: np.ndarray, exact_tiny: np.ndarray, slq_t
     return fig
 
 
-def plot_batch_sharpness(table: pd.DataFrame, lambda_max: float) -> Axes:
+def plot_batch_sharpness_by_batch_size(table: pd.DataFrame, lambda_max: float) -> Axes:
     """Batch sharpness ± 2 standard errors against the batch size (log x), with λ_max dashed.
     ``table``: indexed by batch size, columns ``batch sharpness`` and ``standard error``."""
     _, ax = plt.subplots(figsize=(7, 3.8))
