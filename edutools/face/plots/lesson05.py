@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from edutools.face.plots.style import EDGE_COLOR, PALETTE
 
-__all__ = ["plot_alpha_sweep", "plot_batch_sharpness", "plot_eigen_costs",
+__all__ = ["plot_alpha_sweep", "plot_batch_sharpness_by_batch_size", "plot_eigen_costs",
            "plot_finite_difference_error", "plot_hutchinson", "plot_perturbation_along",
            "plot_slices_1d", "plot_slices_2d", "plot_spectral_densities", "plot_warm_starts"]
 
