@@ -141,7 +141,7 @@ def make_step(method: Method, model: nn.Module, *, lr: float = LR,
             loss = cross_entropy(model(X), y)
             loss.backward()
             sgd.step()
-            return float(loss)
+            return float(loss.detach())
 
         return sgd_step
     sam = SAM(params, rho=method.rho, adaptive=method.adaptive,
