@@ -1,9 +1,11 @@
 """Exercise checks that say what is wrong, not just "incorrect": the feedback type (:mod:`.core`)
 and one module per lesson with that lesson's checks."""
 
-from edutools.face.exercises.core import ExerciseFeedback
+from edutools.face.exercises.core import ExerciseFeedback, implemented
 from edutools.face.exercises.lesson00 import check_effective_lr
+from edutools.face.exercises.lesson02 import check_batch_ratio
+from edutools.face.exercises.lesson03 import check_stable_edge
 from edutools.face.exercises.lesson05 import check_power_iteration, make_eigenproblem
 
-__all__ = ["ExerciseFeedback", "check_effective_lr", "check_power_iteration",
-           "make_eigenproblem"]
+__all__ = ["ExerciseFeedback", "check_batch_ratio", "check_effective_lr", "check_power_iteration",
+           "check_stable_edge", "implemented", "make_eigenproblem"]
