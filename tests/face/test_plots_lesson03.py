@@ -105,3 +105,14 @@ def test_patch_figures():
                                       momentum=0.5)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["GD (γ = 0)", "γ = 0.50"] and "0.800" in fig.axes[1].get_title()
+
+
+def test_panel_figure_titles_the_settled_values():
+    record = run(4).record
+    result = SGDRun(record=record, config={"lr": 0.05, "num_steps": 1000, "num_train": 250})
+    ax = figures.show_momentum_batch(result, momentum=0.9, batch_size=8)
+    assert "BS/lower" in ax.get_title() and "λ_max/upper" in ax.get_title()
+    assert dashed_at(ax, 4.0) and dashed_at(ax, 76.0)
+    full = SGDRun(record=record.drop(columns="batch_sharpness"), config=result.config)
+    ax = figures.show_momentum_batch(full, momentum=0.9, batch_size=250)
+    assert "full batch" in ax.get_title() and "BS/lower" not in ax.get_title()

@@ -18,12 +18,14 @@ Engine layer: nothing here draws.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
 from edutools.engine.sharpness import BatchSharpnessMeter, LambdaMaxMeter
 from edutools.engine.training import TrainResult, train
@@ -31,8 +33,8 @@ from edutools.ground.data import random_labels_task, teacher_task
 from edutools.ground.models import mlp
 
 __all__ = ["MEMORISE_TRAIN", "SLIDER_GRID", "SGDRun", "TEACHER_TRAIN",
-           "batch_sharpness_summary",
-           "first_at_loss", "late_mean", "run_memorise", "run_teacher", "watch_record"]
+           "batch_sharpness_summary", "equal_loss_table", "first_at_loss", "late_mean",
+           "memorise_model", "run_memorise", "run_teacher", "watch_record"]
 
 #: Batch sizes of the lesson-01 network's slider (1000 = the whole training set, i.e. GD).
 SLIDER_GRID: dict[str, tuple[int, ...]] = {"batch_size": (10, 50, 250, 1000)}
@@ -64,11 +66,12 @@ class SGDRun:
     config: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_train(cls, result: TrainResult) -> SGDRun:
-        """Keep the numbers of a :class:`~edutools.engine.training.TrainResult`, drop the model."""
+    def from_train(cls, result: TrainResult, **extra_config: Any) -> SGDRun:
+        """Keep the numbers of a :class:`~edutools.engine.training.TrainResult`, drop the model;
+        ``extra_config`` adds settings to ``config`` (e.g. ``num_train``)."""
         return cls(record=result.record, step_losses=result.step_losses,
                    diverged_at=result.diverged_at, seconds=result.seconds,
-                   config=dict(result.config))
+                   config={**result.config, **extra_config})
 
 
 def watch_record(watch: Watch | None) -> Callable[[pd.DataFrame], None] | None:
@@ -95,6 +98,12 @@ def run_teacher(*, batch_size: int, lr: float = 0.2, num_steps: int = 4000, seed
     return SGDRun.from_train(result)
 
 
+def memorise_model(*, seed: int, device: torch.device | str | None = None) -> nn.Sequential:
+    """The memorisation network before training: tanh 32-64-64-10, LeCun init ×0.3, seeded."""
+    return mlp([32, 64, 64, 10], activation="tanh", init="lecun", init_scale=0.3, seed=seed,
+               device=device)
+
+
 def run_memorise(*, seed: int, batch_size: int = 8, lr: float = 0.5, num_steps: int = 20000,
                  num_train: int = MEMORISE_TRAIN, watch: Watch | None = None) -> SGDRun:
     """SGD on a tanh 32-64-64-10 (init ×0.3) memorising random labels, half-MSE loss.
@@ -104,8 +113,7 @@ def run_memorise(*, seed: int, batch_size: int = 8, lr: float = 0.5, num_steps: 
     500 otherwise. ``seed`` draws the data, the initial weights and the batch order.
     """
     task = random_labels_task(num_train=num_train, seed=seed)
-    model = mlp([32, 64, 64, 10], activation="tanh", init="lecun", init_scale=0.3, seed=seed,
-                device=task.device)
+    model = memorise_model(seed=seed, device=task.device)
     meters: list[Any] = [LambdaMaxMeter()]
     if batch_size < task.num_train:
         meters.append(BatchSharpnessMeter(num_batches=100, seed=seed, every=500))
@@ -149,3 +157,21 @@ def first_at_loss(record: pd.DataFrame, level: float) -> pd.Series:
         raise ValueError(f"the run never reached training loss {level} (lowest "
                          f"{record['train_loss'].min():.3g}); lower level or train longer")
     return reached.iloc[0]
+
+
+def equal_loss_table(reference: SGDRun, other: SGDRun, levels: Sequence[float], *,
+                     edge: float) -> pd.DataFrame:
+    """λ_max of two runs compared at equal training loss, one row per loss level.
+
+    For each level: the first measurement of each run with training loss ≤ level (its step and
+    λ_max·η/2 = λ_max/``edge``) and ``ratio`` = λ_max(other)/λ_max(reference) there. Raises
+    ``ValueError`` if a run never reaches a level.
+    """
+    rows = []
+    for level in levels:
+        a, b = first_at_loss(reference.record, level), first_at_loss(other.record, level)
+        rows.append({"loss level": level, "reference step": int(a["step"]),
+                     "reference λ_max·η/2": a["lambda_max"] / edge,
+                     "other step": int(b["step"]), "other λ_max·η/2": b["lambda_max"] / edge,
+                     "ratio": b["lambda_max"] / a["lambda_max"]})
+    return pd.DataFrame(rows).set_index("loss level")

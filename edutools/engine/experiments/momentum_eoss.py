@@ -27,11 +27,23 @@ from edutools.engine.training import train
 from edutools.ground import theory
 from edutools.ground.data import random_labels_task, teacher_task
 from edutools.ground.models import mlp
+from edutools.ground.validation import check_momentum
 
-__all__ = ["FULL_BATCH_GRID", "plateau_table", "run_full_batch", "run_sgdm", "settled"]
+__all__ = ["FULL_BATCH_GRID", "FULL_BATCH_SLIDER_STEPS", "PANEL", "PANEL_GRID", "panel_lr",
+           "plateau_table", "run_full_batch", "run_momentum_batch", "run_sgdm", "settled"]
 
 #: Momentum values of the full-batch slider.
 FULL_BATCH_GRID: dict[str, tuple[float, ...]] = {"momentum": (0.0, 0.3, 0.5, 0.7, 0.9)}
+#: Steps of a full-batch slider run (FAST-sized: a few seconds on one core).
+FULL_BATCH_SLIDER_STEPS = 1000
+
+#: The momentum × batch-size panel's grid (and the FAST headline run, β = 0.9 and B = 8).
+PANEL_GRID: dict[str, tuple[float, ...]] = {"momentum": (0.0, 0.5, 0.9),
+                                            "batch_size": (4, 8, 25, 50, 250)}
+#: The panel's fixed setting, FAST-sized: the 250 inputs of lesson 02's memorisation task, 6,000
+#: steps, and η = effective_lr·(1−β), so that every β has the same effective step η/(1−β) = 0.5
+#: and the same small-batch edge 2(1−β)/η = 4 (lesson 02's plain-SGD edge 2/0.5).
+PANEL: dict[str, float] = {"effective_lr": 0.5, "num_train": 250, "num_steps": 6000}
 
 
 def run_full_batch(*, momentum: float, nesterov: bool = False, lr: float = 0.3,
@@ -72,7 +84,7 @@ def run_sgdm(*, batch_size: int, momentum: float = 0.5, lr: float = 0.3, num_ste
                    num_steps=num_steps, loss_fn="half_mse", measure_every=num_steps // 20,
                    callbacks=meters, seed=seed, description=f"B={batch_size}, β={momentum}",
                    watch=watch_record(watch))
-    return SGDRun.from_train(result)
+    return SGDRun.from_train(result, num_train=task.num_train)
 
 
 def settled(run: SGDRun, *, fraction: float = 1 / 3) -> dict[str, float]:
@@ -101,3 +113,20 @@ def plateau_table(runs: Mapping[int, SGDRun], *, lr: float, momentum: float) -> 
     table["BS / lower edge"] = table["batch_sharpness"] / lower
     table["λ_max / upper edge"] = table["lambda_max"] / upper
     return table
+
+
+def panel_lr(momentum: float, effective_lr: float = PANEL["effective_lr"]) -> float:
+    """The panel's PyTorch step size η = effective_lr·(1−β) (rounded to 12 digits, so that
+    β = 0.9 gives exactly 0.05)."""
+    return round(effective_lr * (1.0 - check_momentum(momentum)), 12)
+
+
+def run_momentum_batch(*, momentum: float, batch_size: int, seed: int = 0,
+                       num_steps: int = int(PANEL["num_steps"]),
+                       watch: Watch | None = None) -> SGDRun:
+    """The momentum × batch-size panel's run function: :func:`run_sgdm` on :data:`PANEL`'s
+    setting (250 random-label inputs, η = 0.5·(1−β)) at momentum β and batch size B (B = 250
+    is full batch). β = 0.9, B = 8 is lesson 03's headline run (η = 0.05: edges 4 and 76)."""
+    return run_sgdm(batch_size=batch_size, momentum=momentum, lr=panel_lr(momentum),
+                    num_steps=num_steps, seed=seed, num_train=int(PANEL["num_train"]),
+                    watch=watch)

@@ -19,14 +19,15 @@ from matplotlib.figure import Figure
 from edutools.engine.experiments.eoss import SGDRun
 from edutools.engine.experiments.heavy_ball import QuadraticComparison
 from edutools.engine.experiments.jelassi_li import PatchCurve
+from edutools.engine.experiments.momentum_eoss import settled
 from edutools.face.plots.curvature import plot_stability_region
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, _axes, plot_against_edge
 from edutools.ground import theory
 from edutools.ground.theory.quadratic import StabilityRegion
 
 __all__ = ["plot_full_batch_momentum", "plot_momentum_plateau", "plot_patch_runs",
-           "plot_plateaus", "show_full_batch_momentum", "show_patch_momentum",
-           "show_quadratics", "show_sgdm"]
+           "plot_plateaus", "show_full_batch_momentum", "show_momentum_batch",
+           "show_patch_momentum", "show_quadratics", "show_sgdm"]
 
 
 def _edges(lr: float, momentum: float) -> tuple[float, float]:
@@ -130,6 +131,23 @@ def plot_momentum_plateau(record: pd.DataFrame, *, lr: float, momentum: float, b
     if log_scale:
         ax.set_yscale("log")
     ax.legend()
+    return ax
+
+
+def show_momentum_batch(result: SGDRun, *, momentum: float, batch_size: int,
+                        **_: object) -> Axes:
+    """The momentum × batch-size panel's figure: one run's batch sharpness and λ_max against
+    2(1−β)/η and 2(1+β)/η (log scale), with their settled values (last third) in the title."""
+    lr, num_train = result.config["lr"], result.config.get("num_train")
+    ax = plot_momentum_plateau(result.record, lr=lr, momentum=momentum, batch_size=batch_size)
+    lower, upper = _edges(lr, momentum)
+    values = settled(result)
+    parts = [f"λ_max/upper {values['lambda_max'] / upper:.2f}"]
+    if np.isfinite(values["batch_sharpness"]):
+        parts.insert(0, f"BS/lower {values['batch_sharpness'] / lower:.2f}")
+    full = " (full batch)" if num_train is not None and batch_size >= num_train else ""
+    ax.set_title(f"β = {momentum}, η = {lr:g}, B = {batch_size}{full}\n"
+                 f"settled: {', '.join(parts)}")
     return ax
 
 

@@ -80,3 +80,30 @@ def test_first_at_loss_finds_the_first_row_or_says_why_not():
     assert first_at_loss(record, 0.5)["step"] == 100
     with pytest.raises(ValueError, match="0.05"):
         first_at_loss(record, 0.05)
+
+
+def test_memorise_model_is_the_run_memorise_network():
+    from edutools.engine.experiments.eoss import memorise_model
+
+    a, b = memorise_model(seed=4), memorise_model(seed=4)
+    assert [tuple(p.shape) for p in a.parameters()][0] == (64, 32)
+    assert all(bool((p == q).all()) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    first = next(memorise_model(seed=5).parameters())
+    assert not bool((first == next(a.parameters())).all())
+
+
+def test_equal_loss_table_compares_at_the_first_crossing_of_each_level():
+    from edutools.engine.experiments.eoss import equal_loss_table
+
+    gd = SGDRun(record=pd.DataFrame({"step": [0, 100, 200], "train_loss": [1.0, 0.3, 0.1],
+                                     "lambda_max": [1.0, 8.0, 9.0]}))
+    sgd = SGDRun(record=pd.DataFrame({"step": [0, 500, 1000], "train_loss": [1.0, 0.4, 0.05],
+                                      "lambda_max": [1.0, 2.0, 3.0]}))
+    table = equal_loss_table(gd, sgd, (0.5, 0.3, 0.1), edge=4.0)
+    assert list(table.index) == [0.5, 0.3, 0.1]
+    assert table.loc[0.3, "reference step"] == 100 and table.loc[0.3, "other step"] == 1000
+    assert table.loc[0.3, "ratio"] == pytest.approx(3.0 / 8.0)
+    assert table.loc[0.5, "ratio"] == pytest.approx(2.0 / 8.0)
+    assert table.loc[0.1, "reference λ_max·η/2"] == pytest.approx(9.0 / 4.0)
+    with pytest.raises(ValueError, match="0.01"):
+        equal_loss_table(gd, sgd, (0.01,), edge=4.0)

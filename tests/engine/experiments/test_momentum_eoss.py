@@ -94,3 +94,26 @@ def test_verify_quadratic_edges_finds_the_closed_form_boundary():
     on_edge = verify_quadratic_edges(step_curvatures=h, momenta=np.array([0.5]), margin=0.0,
                                      checked_momenta=(0.5,), num_steps=200)
     assert not on_edge["outside diverges"].any()
+
+
+def test_panel_keeps_the_effective_step_and_the_lower_edge_fixed():
+    from edutools.engine.experiments.momentum_eoss import PANEL, PANEL_GRID, panel_lr
+
+    assert panel_lr(0.9) == 0.05 and panel_lr(0.0) == PANEL["effective_lr"]
+    for momentum in PANEL_GRID["momentum"]:
+        lr = panel_lr(momentum)
+        assert theory.effective_lr(lr, momentum) == pytest.approx(PANEL["effective_lr"])
+        assert theory.small_batch_momentum_edge(lr, momentum) == pytest.approx(4.0)
+    assert PANEL["num_train"] in PANEL_GRID["batch_size"]  # the full batch is on the grid
+    with pytest.raises(ValueError, match="momentum"):
+        panel_lr(1.0)
+
+
+def test_run_momentum_batch_is_run_sgdm_on_the_panel_setting():
+    from edutools.engine.experiments.momentum_eoss import run_momentum_batch
+
+    run = run_momentum_batch(momentum=0.5, batch_size=250, seed=3, num_steps=20)
+    assert run.config["lr"] == 0.25 and run.config["momentum"] == 0.5
+    assert run.config["num_train"] == 250 and "batch_sharpness" not in run.record
+    same = run_sgdm(batch_size=250, momentum=0.5, lr=0.25, num_steps=20, num_train=250, seed=3)
+    np.testing.assert_array_equal(run.step_losses, same.step_losses)
