@@ -61,8 +61,9 @@ def quadratic_regimes(lrs: Iterable[float], *, curvatures: Sequence[float] = QUA
     """Run GD on the quadratic for every η in ``lrs`` and describe each eigen-direction.
 
     Returns:
-        One row per (η, λ): ``lr``, ``curvature``, ``h`` = ηλ, ``grew`` (|θ| after ``num_steps``
-        steps exceeds |θ_0|), ``flips_sign`` (θ changed sign on some step) and the theory's
+        One row per (η, λ): ``lr``, ``curvature``, ``h`` = ηλ, ``factor`` (the measured
+        |θ_1| / |θ_0| of the first step), ``grew`` (|θ| after ``num_steps`` steps exceeds
+        |θ_0|), ``flips_sign`` (θ changed sign on some step) and the theory's
         ``regime`` (converges / oscillates / diverges, from :func:`~edutools.ground.theory.
         quadratic.regime`).
     """
@@ -72,6 +73,7 @@ def quadratic_regimes(lrs: Iterable[float], *, curvatures: Sequence[float] = QUA
         for i, curvature in enumerate(run.curvatures):
             path = run.positions[:, i]
             rows.append({"lr": lr, "curvature": float(curvature), "h": lr * curvature,
+                         "factor": float(abs(path[1] / path[0])),
                          "grew": abs(path[-1]) > abs(path[0]),
                          "flips_sign": bool(np.any(path[1:] * path[:-1] < 0)),
                          "regime": regime(curvature, lr=lr)})
@@ -218,15 +220,18 @@ def gd_edge_summary(record: pd.DataFrame, *, lr: float, num_steps: int, threshol
 
 
 def gd_edge_table(runs: Mapping[float, EdgeRun], *, num_steps: int) -> pd.DataFrame:
-    """One row per η (index ``η``): ``edge 2/η``, ``start``, ``reached edge``, ``late mean`` and
-    ``late max`` of λ_max·η/2 (late: steps ≥ 60% of ``num_steps``)."""
+    """One row per η (index ``η``): ``edge 2/η``; ``start``, ``late mean`` and ``late max`` of
+    λ_max·η/2 (late: steps ≥ 60% of ``num_steps``); ``reached edge`` (λ_max·η/2 ≥ 0.95 at some
+    measurement) and ``crossing step`` (the first such step; ``<NA>`` if none)."""
     rows = []
     for lr, run in sorted(runs.items()):
         summary = gd_edge_summary(run.record, lr=lr, num_steps=num_steps)
         rows.append({"η": lr, "edge 2/η": gd_edge(lr), "start": summary.start,
-                     "reached edge": summary.reached, "late mean": summary.late_mean,
-                     "late max": summary.late_max})
-    return pd.DataFrame(rows).set_index("η")
+                     "reached edge": summary.reached, "crossing step": summary.crossing,
+                     "late mean": summary.late_mean, "late max": summary.late_max})
+    table = pd.DataFrame(rows).set_index("η")
+    table["crossing step"] = table["crossing step"].astype("Int64")  # <NA> where never reached
+    return table
 
 
 @dataclass(frozen=True)

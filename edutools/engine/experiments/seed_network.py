@@ -28,8 +28,8 @@ from edutools.ground.models import mlp
 from edutools.ground.validation import check_positive_int
 
 __all__ = ["BATCH_SIZES", "DROPOUT", "EPOCHS", "FAST_EPOCHS", "HIDDEN_WIDTH", "LR", "MOMENTA",
-           "SLIDER_GRID", "SeedNetworkRun", "mnist_data", "seed_network_table",
-           "summarise_seed_network", "train_seed_network"]
+           "SLIDER_GRID", "SeedNetworkRun", "mnist_data", "seed_network_frame",
+           "seed_network_table", "summarise_seed_network", "train_seed_network"]
 
 #: The course's grid: momentum β × batch size B (lesson 00's sliders, lesson 07's capstone).
 MOMENTA: tuple[float, ...] = (0.0, 0.5, 0.9, 0.95, 0.99)
@@ -178,13 +178,19 @@ def train_seed_network(*, momentum: float, batch_size: int, lr: float = LR,
                      message=result.message, seconds=result.seconds)
 
 
+def seed_network_frame(runs: Iterable[SeedNetworkRun]) -> pd.DataFrame:
+    """One row per run: its :meth:`SeedNetworkRun.summary` (settings and final numbers)."""
+    rows = pd.DataFrame([run.summary() for run in runs])
+    if rows.empty:
+        raise ValueError("runs is empty: give at least one SeedNetworkRun")
+    return rows
+
+
 def seed_network_table(runs: Iterable[SeedNetworkRun], *, value: str = "final_val_acc"
                        ) -> pd.DataFrame:
     """Pivot ``runs`` into a momentum × batch-size table of ``value`` (a
     :meth:`SeedNetworkRun.summary` key); several seeds of a setting are averaged."""
-    rows = pd.DataFrame([run.summary() for run in runs])
-    if rows.empty:
-        raise ValueError("runs is empty: give at least one SeedNetworkRun")
+    rows = seed_network_frame(runs)
     if value not in rows.columns:
         raise ValueError(f"value must be one of {sorted(rows.columns)}, got {value!r}")
     return rows.pivot_table(index="momentum", columns="batch_size", values=value, aggfunc="mean")

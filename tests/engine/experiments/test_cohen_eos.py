@@ -27,6 +27,7 @@ def test_quadratic_regimes_follow_eta_lambda():
     assert row.loc[(0.15, 10.0), "flips_sign"] and not row.loc[(0.15, 10.0), "grew"]
     assert row.loc[(0.3, 10.0), "regime"] == "diverges" and row.loc[(0.3, 10.0), "grew"]
     assert not row.loc[(0.3, 1.0), "flips_sign"]
+    assert row["factor"].to_numpy() == pytest.approx(np.abs(1 - grid["h"].to_numpy()))
 
 
 def _record(ratios, lr=0.2, every=100):
@@ -61,6 +62,7 @@ def test_edge_table_has_one_row_per_lr_in_edge_units():
     assert table.loc[0.4, "edge 2/η"] == pytest.approx(5.0)
     assert bool(table.loc[0.4, "reached edge"]) and not bool(table.loc[0.1, "reached edge"])
     assert table.loc[0.1, "late max"] == pytest.approx(0.5)
+    assert table.loc[0.4, "crossing step"] == 100 and pd.isna(table.loc[0.1, "crossing step"])
     assert runs[0.4].edge == pytest.approx(5.0)
     assert runs[0.4].ratio.tolist() == pytest.approx([0.9, 1.0, 1.01, 1.0])
 

@@ -9,6 +9,7 @@ import pytest
 from edutools.engine.experiments import seed_network
 from edutools.engine.experiments.seed_network import (
     SeedNetworkRun,
+    seed_network_frame,
     seed_network_table,
     summarise_seed_network,
     train_seed_network,
@@ -109,3 +110,6 @@ def test_table_pivots_momentum_by_batch_size_and_averages_seeds():
         seed_network_table(runs, value="accuracy")
     with pytest.raises(ValueError, match="runs"):
         seed_network_table([])
+    frame = seed_network_frame(runs[:2])
+    assert frame["batch_size"].tolist() == [64, 256]
+    assert frame["final_val_acc"].tolist() == pytest.approx([0.7, 0.6])
