@@ -60,5 +60,4 @@ def test_implemented_tells_a_stub_from_a_written_function(capsys):
     assert "`stub` is not written yet" in capsys.readouterr().out
     assert implemented(correct) and capsys.readouterr().out == ""
     assert not implemented(stub, note=False) and capsys.readouterr().out == ""
-    with pytest.raises(TypeError, match="implemented"):
-        implemented(abs)
+    assert implemented(abs)  # a builtin is no stub
