@@ -31,7 +31,7 @@ SLIDER_GRIDS: list[SliderGrid] = [
                fixed={"lr": 0.2, "num_steps": 4000, "seed": 0}),
     SliderGrid(lesson="03", name="momentum β (full batch)",
                run=momentum_eoss.run_full_batch, grid=momentum_eoss.FULL_BATCH_GRID,
-               fixed={"lr": 0.3, "num_steps": 2000, "seed": 0}),
+               fixed={"lr": 0.3, "num_steps": momentum_eoss.FULL_BATCH_SLIDER_STEPS, "seed": 0}),
     SliderGrid(lesson="04", name="batch size B × momentum β (noise scale)",
                run=large_batch.run_sgd, grid=large_batch.SLIDER_GRID,
                fixed={"lr": 0.05, "seed": 0, "num_epochs": 30}),
