@@ -81,11 +81,6 @@ def test_momentum_plateau_figure_against_both_edges_log_or_linear():
     assert dashed_at(ax, 2 * 0.5 / 0.3) and ax.get_yscale() == "linear" and ax.get_title()
 
 
-def test_sgdm_slider_figure():
-    ax = figures.show_sgdm(run(4), batch_size=100, lr=0.3, momentum=0.5)
-    assert dashed_at(ax, 10.0) and dashed_at(ax, 2 * 0.5 / 0.3) and "B = 100" in ax.get_title()
-
-
 def patch_curve(momentum, level):
     record = pd.DataFrame({"step": [0, 10, 20], "alignment": [0.0, level / 2, level],
                            "small_margin_acc": [0.5, 0.9, 0.8 + level / 100]})

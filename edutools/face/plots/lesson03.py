@@ -27,7 +27,7 @@ from edutools.ground.theory.quadratic import StabilityRegion
 
 __all__ = ["plot_full_batch_momentum", "plot_momentum_plateau", "plot_patch_runs",
            "plot_plateaus", "show_full_batch_momentum", "show_momentum_batch",
-           "show_patch_momentum", "show_quadratics", "show_sgdm"]
+           "show_patch_momentum", "show_quadratics"]
 
 
 def _edges(lr: float, momentum: float) -> tuple[float, float]:
@@ -148,24 +148,6 @@ def show_momentum_batch(result: SGDRun, *, momentum: float, batch_size: int,
     full = " (full batch)" if num_train is not None and batch_size >= num_train else ""
     ax.set_title(f"β = {momentum}, η = {lr:g}, B = {batch_size}{full}\n"
                  f"settled: {', '.join(parts)}")
-    return ax
-
-
-def show_sgdm(result: SGDRun, *, batch_size: int, lr: float, momentum: float,
-              **_: object) -> Axes:
-    """The batch-size slider's figure: batch sharpness and λ_max against both edges."""
-    _, ax = plt.subplots(figsize=(8, 4.2))
-    record = result.record
-    lower, upper = _edges(lr, momentum)
-    if "batch_sharpness" in record:
-        ax.plot(record["step"], record["batch_sharpness"], "o-", markersize=3,
-                label="batch sharpness")
-    ax.plot(record["step"], record["lambda_max"], "s-", markersize=3, label="λ_max")
-    ax.axhline(upper, color=PALETTE[1], linestyle="--", label="2(1+β)/η")
-    ax.axhline(lower, color=PALETTE[0], linestyle="--", label="2(1−β)/η")
-    ax.set(xlabel="step", ylabel="curvature",
-           title=f"SGD with momentum β = {momentum}, η = {lr}, B = {batch_size}")
-    ax.legend()
     return ax
 
 
