@@ -114,7 +114,7 @@ def plot_generalization(table: pd.DataFrame, records: Mapping[tuple[str, int], p
                         ) -> Figure:
     """Left: validation accuracy per epoch (thin: each seed; thick: mean over seeds) per method.
     Then, per method, one dot per seed: final validation accuracy, fraction of flipped labels
-    memorised, λ_max and ε-sharpness at the end."""
+    memorized, λ_max and ε-sharpness at the end."""
     methods = list(dict.fromkeys(table["method"]))
     figure, axes = plt.subplots(1, 5, figsize=(20, 4))
     ax_curve = axes[0]
@@ -127,10 +127,10 @@ def plot_generalization(table: pd.DataFrame, records: Mapping[tuple[str, int], p
         mean = pd.concat(curves, axis=1).mean(axis=1)
         ax_curve.plot(mean.index, mean.to_numpy(), color=PALETTE[i], linewidth=2.2, label=name)
     ax_curve.set(xlabel="epoch", ylabel="validation accuracy (clean labels)", ylim=(0.6, 1.0),
-                 title="Learning, then memorising")
+                 title="Learning, then memorizing")
     ax_curve.legend(fontsize=8)
     panels = [("val_acc", "final validation accuracy"),
-              ("memorised", "flipped labels memorised"),
+              ("memorized", "flipped labels memorized"),
               ("lambda_max", "λ_max at the end"),
               ("eps_sharpness", "ε-sharpness at the end (%)")]
     for ax, (column, label) in zip(axes[1:], panels, strict=True):
