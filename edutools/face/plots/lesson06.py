@@ -129,18 +129,18 @@ def plot_generalization(table: pd.DataFrame, records: Mapping[tuple[str, int], p
     ax_curve.set(xlabel="epoch", ylabel="validation accuracy (clean labels)", ylim=(0.6, 1.0),
                  title="Learning, then memorizing")
     ax_curve.legend(fontsize=8)
-    panels = [("val_acc", "final validation accuracy"),
-              ("memorized", "flipped labels memorized"),
-              ("lambda_max", "λ_max at the end"),
-              ("eps_sharpness", "ε-sharpness at the end (%)")]
-    for ax, (column, label) in zip(axes[1:], panels, strict=True):
+    panels = [("val_acc", "final validation accuracy", "Final validation accuracy"),
+              ("memorized", "flipped labels memorized", "Flipped labels memorized"),
+              ("lambda_max", "λ_max at the end", "Flatness: λ_max at the end"),
+              ("eps_sharpness", "ε-sharpness at the end (%)", "Flatness: ε-sharpness (Keskar)")]
+    for ax, (column, label, title) in zip(axes[1:], panels, strict=True):
         for i, name in enumerate(methods):
             values = table.loc[table["method"] == name, column].to_numpy(dtype=float)
             jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
             ax.plot(i + np.asarray(jitter), values, "o", color=PALETTE[i], alpha=0.8)
             ax.plot([i - 0.25, i + 0.25], [values.mean()] * 2, color=PALETTE[i], linewidth=2.5)
         ax.set_xticks(range(len(methods)), [m.split(",")[0] for m in methods], rotation=15)
-        ax.set(ylabel=label, title=label.capitalize())
+        ax.set(ylabel=label, title=title)
     figure.suptitle(f"Noisy digits over {table['seed'].nunique()} seed(s): dots = seeds, "
                     "bars = means", fontweight="bold")
     figure.tight_layout()
