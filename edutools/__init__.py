@@ -95,5 +95,10 @@ if not any(isinstance(finder, _ShortNameFinder) for finder in sys.meta_path):
     sys.meta_path.append(_ShortNameFinder())
 
 from edutools.ground.device import environment_report, get_device, seed_everything  # noqa: E402
+from edutools.ground.threads import configure_threads  # noqa: E402
 
-__all__ = ["SHORT_NAMES", "__version__", "environment_report", "get_device", "seed_everything"]
+# One torch thread by default (EDUTOOLS_THREADS overrides): see edutools.ground.threads.
+configure_threads()
+
+__all__ = ["SHORT_NAMES", "__version__", "configure_threads", "environment_report", "get_device",
+           "seed_everything"]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from edutools.ground.threads import thread_reason
+
 DEVICE_ENV_VAR = "EDUTOOLS_DEVICE"
 QUIET_ENV_VARS = ("EDUTOOLS_QUIET", "CI")
 
@@ -85,6 +87,7 @@ class EnvironmentReport:
     device_name: str
     cpu_threads: int
     edutools: str
+    cpu_threads_reason: str = ""
 
     def rows(self) -> list[tuple[str, str]]:
         """(label, value) pairs in display order."""
@@ -95,7 +98,9 @@ class EnvironmentReport:
             ("NumPy", self.numpy),
             ("edutools", self.edutools),
             ("Device", f"{self.device} ({self.device_name})"),
-            ("CPU threads used by torch", str(self.cpu_threads)),
+            ("CPU threads used by torch",
+             f"{self.cpu_threads} ({self.cpu_threads_reason})" if self.cpu_threads_reason
+             else str(self.cpu_threads)),
         ]
 
     def __str__(self) -> str:
@@ -128,4 +133,5 @@ def environment_report() -> EnvironmentReport:
         device_name=device_name,
         cpu_threads=torch.get_num_threads(),
         edutools=__version__,
+        cpu_threads_reason=thread_reason(),
     )

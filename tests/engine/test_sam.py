@@ -1,4 +1,8 @@
-"""edutools.engine.sam: SAM / ASAM / stale ascent / m-sharpness against independent references."""
+"""edutools.engine.sam: SAM / ASAM / stale ascent / m-sharpness against independent references.
+
+The references below are written from the formulas with plain tensors and autograd on
+``torch.func.functional_call``; they share no code with the package.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ import warnings
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call, grad
+from torch.func import functional_call
 
 from edutools.engine.sam import (
     SAM,
+    asam_scale,
     ascent_perturbation,
     disable_running_stats,
     enable_running_stats,
@@ -48,7 +53,13 @@ def params_of(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def ref_grad(model, theta, X, y):
-    return grad(lambda t: loss_fn(functional_call(model, t, (X,)), y))(theta)
+    """∇L at the parameters ``theta`` (a name → tensor dict), by autograd on a functional call.
+
+    (torch.func.grad would do too, but its first call costs seconds of lazy imports.)
+    """
+    leaves = {k: v.detach().requires_grad_() for k, v in theta.items()}
+    loss = loss_fn(functional_call(model, leaves, (X,)), y)
+    return dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values())), strict=True))
 
 
 def ref_eps(theta, g, *, rho, adaptive=False, eta=0.01):
@@ -191,6 +202,8 @@ def test_asam_perturbation_has_rescaled_norm_rho_and_leaves_biases_unscaled():
     for w, g, e in zip(before, grads, eps, strict=True):
         if w.ndim == 1:  # bias: ε̂_b = ρ g_b / ‖T g‖, no |b| factor
             torch.testing.assert_close(e, rho * g / tg_norm, rtol=1e-9, atol=1e-14)
+    assert asam_scale(before[1], asam_eta=eta) is None  # bias: T = identity
+    torch.testing.assert_close(asam_scale(before[0], asam_eta=eta), before[0].abs() + eta)
     # ASAM's ball is not SAM's: the plain norm of ε̂ is not ρ.
     assert abs(torch.linalg.vector_norm(flat(eps)).item() - rho) > 1e-3
 
@@ -219,9 +232,10 @@ def test_parameters_are_restored_bit_for_bit_before_the_base_step():
     assert not all(torch.equal((o + e) - e, o) for o, e in zip(originals, eps, strict=True))
 
 
-def test_zero_gradient_gives_no_perturbation_and_no_nan():
+@pytest.mark.parametrize("adaptive, every", [(False, 1), (False, 3), (True, 1)])
+def test_zero_gradient_gives_no_perturbation_and_no_nan(adaptive, every):
     model = make_model()
-    sam = SAM(model.parameters(), rho=0.05, adaptive=True, lr=LR)
+    sam = SAM(model.parameters(), rho=0.05, adaptive=adaptive, ascent_every=every, lr=LR)
     before = [p.detach().clone() for p in model.parameters()]
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
@@ -230,6 +244,7 @@ def test_zero_gradient_gives_no_perturbation_and_no_nan():
     assert sam.last_grad_norm == 0.0
     sam.second_step()
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert sam.ascent_due  # nothing stored: the next step looks for a direction again
     result = ascent_perturbation(before, [torch.zeros_like(b) for b in before], rho=0.05)
     assert result.grad_norm == 0.0 and all(torch.equal(e, torch.zeros_like(e))
                                            for e in result.perturbation)
@@ -638,3 +653,21 @@ def test_m_sharpness_bad_shapes():
     sam = SAM(model[0].parameters(), rho=0.05, lr=LR)
     with pytest.raises(ValueError, match="does not own"):
         sam.m_sharpness_step(model, loss_fn, X, y, m=4)
+
+
+def test_train_with_stale_ascent_does_one_pass_on_reuse_steps_and_freezes_batchnorm():
+    from edutools.engine.training import train
+    from edutools.ground.data import teacher_task
+
+    data = teacher_task(num_train=64, num_val=32, input_dim=5, num_classes=3, seed=0,
+                        device="cpu")
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.BatchNorm1d(8), torch.nn.Tanh(),
+                                torch.nn.Linear(8, 3))
+    passes = []
+    model.register_forward_hook(lambda module, inputs, output: passes.append(module.training))
+    train(model, data, lr=0.1, num_steps=6, batch_size=16, measure_every=100,
+          optimizer=lambda params: SAM(params, rho=0.05, lr=0.1, ascent_every=3))
+    training_passes = sum(passes)  # measurement passes run in eval mode
+    # Steps 1 and 4 recompute ε̂ (two passes), the other four reuse it (one pass each).
+    assert training_passes == 2 * 2 + 4
+    assert int(model[1].num_batches_tracked) == 2  # only the passes at θ update BatchNorm

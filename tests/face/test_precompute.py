@@ -45,3 +45,18 @@ def test_bad_input_names_the_problem():
         precompute([SliderGrid("99", "lambda", lambda x: x, {"x": (1,)})], progress=False)
     with pytest.raises(SystemExit):
         main(["--lesson", "42"])
+
+
+def test_every_registered_grid_matches_its_run_function_and_lesson():
+    import inspect
+
+    from edutools.face.precompute import slider_grids
+    from tests.__main__ import lesson_paths
+
+    lessons = {path.name[:2]: path.read_text() for path in lesson_paths()}
+    for grid in slider_grids():
+        accepted = inspect.signature(grid.run).parameters
+        assert set(grid.grid) | set(grid.fixed) <= set(accepted), grid.name
+        source = lessons[grid.lesson]
+        assert grid.run.__name__ in source, f"lesson {grid.lesson} does not use {grid.run}"
+        assert "slider_panel(" in source

@@ -22,11 +22,19 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 
+import pandas as pd
 import torch
 from torch import nn
 
-from edutools.engine.sharpness import trainable_named_parameters
+from edutools.engine.sharpness import (
+    eps_sharpness,
+    exact_hessian,
+    lambda_max,
+    trainable_named_parameters,
+)
+from edutools.ground.models import LossFn
 
 #: Modules through which the rescaling passes unchanged: σ(α·z) = α·σ(z) for α > 0.
 HOMOGENEOUS_MODULES: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.Identity,
@@ -34,8 +42,10 @@ HOMOGENEOUS_MODULES: tuple[type[nn.Module], ...] = (nn.ReLU, nn.LeakyReLU, nn.Id
 
 __all__ = [
     "HOMOGENEOUS_MODULES",
+    "alpha_sweep",
     "parameter_slices",
     "rescale_layers",
+    "rescaling_check",
     "rescaling_factors",
 ]
 
@@ -124,3 +134,59 @@ def _layer_pair(model: nn.Module, alpha: float, layer: int) -> tuple[int, int]:
                 f"is not positively homogeneous (σ(α·z) ≠ α·σ(z)), so rescaling would change the "
                 f"function; allowed: {', '.join(m.__name__ for m in HOMOGENEOUS_MODULES)}")
     return first, second
+
+
+def rescaling_check(model: nn.Sequential, alpha: float, loss_fn: LossFn, X: torch.Tensor,
+                    y: torch.Tensor, *, inputs: Sequence[torch.Tensor],
+                    layer: int = 0) -> pd.Series:
+    """Dinh et al.'s claims on one rescaling, measured exactly (the model must be small enough
+    for :func:`~edutools.engine.sharpness.exact_hessian`; use float64).
+
+    Returns a Series with the largest output change over ``inputs``, the largest relative gap
+    of the rescaled layer's weight block to H/α², of the next layer's weight block to α²·H and of
+    the whole Hessian to D⁻¹HD⁻¹, and λ_max before and after.
+    """
+    rescaled = rescale_layers(model, alpha, layer=layer)
+    with torch.no_grad():
+        max_output_change = max(float((rescaled(batch) - model(batch)).abs().max())
+                                for batch in inputs)
+    hessian = exact_hessian(model, loss_fn, X, y)
+    hessian_rescaled = exact_hessian(rescaled, loss_fn, X, y)
+    first, second = _layer_pair(model, alpha, layer)
+    blocks = parameter_slices(model)
+    w1, w2 = blocks[f"{first}.weight"], blocks[f"{second}.weight"]
+    factors = rescaling_factors(model, alpha, layer=layer)
+
+    def max_relative_gap(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).abs().max() / b.abs().max())
+
+    return pd.Series({
+        "max |Δ output| (train and validation)": max_output_change,
+        "first-layer weight block vs H/α²": max_relative_gap(hessian_rescaled[w1, w1],
+                                                            hessian[w1, w1] / alpha**2),
+        "second-layer weight block vs α²·H": max_relative_gap(hessian_rescaled[w2, w2],
+                                                             alpha**2 * hessian[w2, w2]),
+        "whole Hessian vs D⁻¹HD⁻¹": max_relative_gap(hessian_rescaled,
+                                                    hessian / torch.outer(factors, factors)),
+        "λ_max before": float(torch.linalg.eigvalsh(hessian)[-1]),
+        "λ_max after": float(torch.linalg.eigvalsh(hessian_rescaled)[-1]),
+    })
+
+
+def alpha_sweep(model: nn.Sequential, alphas: Sequence[float], loss_fn: LossFn,
+                X: torch.Tensor, y: torch.Tensor, *, eps: float = 1e-3, tol: float = 1e-8,
+                max_hvps: int = 300, layer: int = 0) -> pd.DataFrame:
+    """For each α, the rescaled copy's training loss (the same function: constant), its λ_max
+    (Lanczos to ``tol``) and its ε-sharpness at ``eps``; indexed by ``α``."""
+    rows = []
+    for alpha in alphas:
+        net = rescale_layers(model, float(alpha), layer=layer)
+        with torch.no_grad():
+            loss = float(loss_fn(net(X), y))
+        rows.append({
+            "α": alpha,
+            "training loss": loss,
+            "λ_max": lambda_max(net, loss_fn, X, y, tol=tol, max_hvps=max_hvps),
+            "ε-sharpness": eps_sharpness(net, loss_fn, X, y, eps=eps).sharpness,
+        })
+    return pd.DataFrame(rows).set_index("α")

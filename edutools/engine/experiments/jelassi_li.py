@@ -17,9 +17,12 @@ small-margin examples. :func:`feature_alignment` (max_r ⟨w_r, w*⟩) and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,6 +30,7 @@ from torch import nn
 from edutools.engine.training import TrainResult, train
 from edutools.ground.data import Dataset
 from edutools.ground.device import get_device
+from edutools.ground.theory.conventions import to_pytorch
 from edutools.ground.validation import check_fraction, check_positive_int
 
 
@@ -176,11 +180,13 @@ class PatchResult:
 
 def run_patches(task: PatchTask, *, lr: float, momentum: float = 0.0, num_steps: int = 2000,
                 num_filters: int = 10, init_std: float = 0.01, seed: int = 0,
-                measure_every: int = 100, progress: bool | None = None) -> PatchResult:
+                measure_every: int = 100, progress: bool | None = None,
+                watch: Callable[[pd.DataFrame], None] | None = None) -> PatchResult:
     """Full-batch GD (``momentum`` = 0) or heavy ball (PyTorch convention) on ``task``.
 
     The averaged form of the paper with step α is ``lr = α(1−β)`` here
     (:func:`edutools.ground.theory.conventions.to_pytorch`). ``seed`` draws the initial filters.
+    ``watch`` receives the record so far after every measurement (as in ``train``).
     """
     data = task.data
     model = CubicPatchNet(data.X_train.shape[-1], num_filters=num_filters, init_std=init_std,
@@ -193,10 +199,85 @@ def run_patches(task: PatchTask, *, lr: float, momentum: float = 0.0, num_steps:
     result = train(model, data, lr=lr, momentum=momentum, num_steps=num_steps,
                    loss_fn=logistic_loss, measure_every=measure_every, seed=seed,
                    callbacks=[feature_meter], progress=progress,
-                   description=f"η={lr:g}, β={momentum:g}")
+                   description=f"η={lr:g}, β={momentum:g}", watch=watch)
     return PatchResult(
         lr=lr, momentum=momentum,
         train_acc=sign_accuracy(model, data.X_train, data.y_train),
         test_acc=sign_accuracy(model, data.X_val, data.y_val),
         small_margin_test_acc=small_margin_accuracy(model, task),
         alignment=feature_alignment(model, task), training=result)
+
+
+#: Momentum values γ of the averaged form (step α = 1) on the lesson's slider; 0 is plain GD.
+SLIDER_GRID: dict[str, tuple[float, ...]] = {"momentum": (0.0, 0.5, 0.8, 0.9, 0.95)}
+
+
+@dataclass(frozen=True)
+class PatchCurve:
+    """A :class:`PatchResult` reduced to numbers (picklable, no model), for figures and sliders.
+
+    Attributes:
+        lr, momentum: the PyTorch heavy-ball setting that was run.
+        small_margin_test_acc, alignment: at the end (NaN in a partial result while training).
+        record: the training record, with ``alignment`` and ``small_margin_acc`` columns.
+    """
+
+    lr: float
+    momentum: float
+    small_margin_test_acc: float
+    alignment: float
+    record: pd.DataFrame
+
+    @classmethod
+    def from_result(cls, result: PatchResult) -> PatchCurve:
+        """Keep the numbers of ``result``."""
+        return cls(lr=result.lr, momentum=result.momentum,
+                   small_margin_test_acc=result.small_margin_test_acc,
+                   alignment=result.alignment, record=result.training.record)
+
+
+def run_patch_momentum(*, momentum: float, seed: int = 0, num_steps: int = 2000,
+                       measure_every: int = 20,
+                       watch: Callable[[PatchCurve], None] | None = None) -> PatchCurve:
+    """The paper's averaged form with step α = 1 and momentum γ = ``momentum`` on the default
+    :func:`patch_task` drawn with ``seed`` (γ = 0: plain GD with η = 1). Every γ has the same
+    effective step 1; PyTorch runs it as ``lr = 1 − γ``. The slider's run function."""
+    setting = to_pytorch("averaged", 1.0, momentum)
+    partial = None if watch is None else (lambda record: watch(PatchCurve(
+        lr=setting.pytorch_lr, momentum=momentum, small_margin_test_acc=float("nan"),
+        alignment=float("nan"), record=record)))
+    result = run_patches(patch_task(seed=seed), lr=setting.pytorch_lr, momentum=momentum,
+                         num_steps=num_steps, seed=seed, measure_every=measure_every,
+                         watch=partial)
+    return PatchCurve.from_result(result)
+
+
+@dataclass(frozen=True, eq=False)
+class PatchComparison:
+    """Several update rules on several data seeds.
+
+    Attributes:
+        table: one row per (rule, seed): ``rule``, ``seed``, ``train acc``,
+            ``small-margin test acc``, ``test acc``, ``feature alignment``.
+        runs: (rule, seed) → its :class:`PatchCurve` (the numbers of its :class:`PatchResult`).
+    """
+
+    table: pd.DataFrame
+    runs: dict[tuple[str, int], PatchCurve]
+
+
+def compare_patch_rules(rules: Mapping[str, Mapping[str, Any]], seeds: Sequence[int], *,
+                        num_steps: int = 2000, measure_every: int = 20) -> PatchComparison:
+    """Run every rule (name → ``run_patches`` keywords such as ``lr``, ``momentum``) on
+    :func:`patch_task` drawn with each seed (the seed also draws the initial filters)."""
+    runs, rows = {}, []
+    for seed in seeds:
+        task = patch_task(seed=seed)
+        for name, rule in rules.items():
+            result = run_patches(task, **rule, num_steps=num_steps, seed=seed,
+                                 measure_every=measure_every)
+            runs[(name, seed)] = PatchCurve.from_result(result)
+            rows.append({"rule": name, "seed": seed, "train acc": result.train_acc,
+                         "small-margin test acc": result.small_margin_test_acc,
+                         "test acc": result.test_acc, "feature alignment": result.alignment})
+    return PatchComparison(table=pd.DataFrame(rows), runs=runs)

@@ -11,7 +11,7 @@ d_Bᵀ H_B d_B / (g_Bᵀ d_B) (:class:`SamBatchSharpnessMeter`), which is plain 
 
 * :func:`sam_momentum_run` — SGD or SAM, both with heavy ball, on lesson 01's network, full batch
   or mini-batches, measuring λ_max and (mini-batches) both batch sharpnesses.
-* :func:`plateau_table` — the settled values in units of the edges.
+* :func:`sam_plateau_table` — the settled values in units of the edges.
 
 Engine layer: nothing here draws.
 """
@@ -36,8 +36,8 @@ from edutools.ground.theory import momentum_edge, small_batch_momentum_edge
 from edutools.ground.validation import check_lr, check_momentum, check_positive_int
 
 __all__ = ["BATCH_SIZES", "FAST_NUM_STEPS", "LR", "MOMENTUM", "NUM_STEPS", "OPTIMIZERS", "RHO",
-           "MomentumRun", "SamBatchSharpnessMeter", "plateau_table", "sam_momentum_edge",
-           "sam_momentum_run", "sam_momentum_runs", "settled"]
+           "MomentumRun", "SamBatchSharpnessMeter", "sam_momentum_edge", "sam_plateau_table",
+           "sam_momentum_run", "sam_momentum_runs", "late_means"]
 
 #: η and β (lesson 03's plateaus 2(1−β)/η = 3.33 and 2(1+β)/η = 10) and SAM's ρ.
 LR = 0.3
@@ -202,7 +202,7 @@ def sam_momentum_runs(*, seed: int = 0, num_steps: int = NUM_STEPS,
     return runs
 
 
-def settled(run: MomentumRun, *, fraction: float = 0.3) -> dict[str, float]:
+def late_means(run: MomentumRun, *, fraction: float = 0.3) -> dict[str, float]:
     """Means over the measurements in the last ``fraction`` of the run's steps: ``lambda_max``,
     ``grad_norm``, ``sam_momentum_edge`` and, if measured, ``batch_sharpness`` and
     ``sam_batch_sharpness`` (NaN when not measured)."""
@@ -215,7 +215,7 @@ def settled(run: MomentumRun, *, fraction: float = 0.3) -> dict[str, float]:
     return {c: float(late[c].mean()) if c in late else float("nan") for c in columns}
 
 
-def plateau_table(runs: Mapping[tuple[str, int], MomentumRun], *,
+def sam_plateau_table(runs: Mapping[tuple[str, int], MomentumRun], *,
                   fraction: float = 0.3) -> pd.DataFrame:
     """The settled values of ``runs`` ((optimizer, batch size) → run) in units of the edges.
 
@@ -225,7 +225,7 @@ def plateau_table(runs: Mapping[tuple[str, int], MomentumRun], *,
     """
     rows = []
     for (name, batch_size), run in runs.items():
-        values = settled(run, fraction=fraction)
+        values = late_means(run, fraction=fraction)
         lower = small_batch_momentum_edge(run.lr, run.momentum)
         rows.append({"optimizer": name, "batch size": batch_size,
                      "λ_max / 2(1+β)/η": values["lambda_max"] / momentum_edge(run.lr,

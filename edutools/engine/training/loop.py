@@ -24,6 +24,7 @@ from torch import nn
 # saved notebook once its model is gone; text stays readable after a reload.
 from tqdm.std import tqdm
 
+from edutools.engine.sam.batchnorm import frozen_running_stats
 from edutools.engine.training.phases import Phase, run_phases
 from edutools.engine.training.result import (
     Callback,
@@ -210,8 +211,12 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
-        batch_loss = loss(model(xb), yb)
-        batch_loss.backward()
+        # At a perturbed point (SAM's θ + ε̂) BatchNorm must not update its running statistics:
+        # the pass at θ already did (edutools.engine.sam.batchnorm).
+        # The backward pass stays inside: BatchNorm saves its buffers for it.
+        with frozen_running_stats(model, enabled=bool(getattr(opt, "perturbed", False))):
+            batch_loss = loss(model(xb), yb)
+            batch_loss.backward()
         return batch_loss
 
     quiet = progress_disabled() if progress is None else not progress
@@ -238,11 +243,16 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
                 order = torch.randperm(num_train, generator=order_generator).to(data.device)
             index = order[position * batch_size:(position + 1) * batch_size]
             xb, yb = X[index], y[index]
-        batch_loss = closure()
-        if needs_closure:
-            opt.step(closure)
+        if needs_closure and not getattr(opt, "ascent_due", True):
+            # SAM reusing a stale ε̂ (ascent_every > 1) needs no gradient at θ: one pass, at
+            # θ + ε̂, whose loss is the step's recorded loss.
+            batch_loss = opt.step(closure)
         else:
-            opt.step()
+            batch_loss = closure()
+            if needs_closure:
+                opt.step(closure)
+            else:
+                opt.step()
         value = float(batch_loss.detach())
         step_losses[step] = value
         completed = step + 1

@@ -77,7 +77,8 @@ class TrainResult:
             ``grad_norm``, the stability proxies ``loss_var`` and ``val_jitter``, and whatever the
             callbacks returned).
         step_losses: the mini-batch loss at every step, shape (steps completed,), measured before
-            that step's update (full-batch GD: the training loss itself).
+            that step's update (full-batch GD: the training loss itself); for SAM's steps that
+            reuse a stale ε̂, the loss at θ + ε̂, the only point those steps evaluate.
         model: the trained network (the same object that was passed in).
         diverged: True if the loss blew up and training stopped early.
         diverged_at: the step at which divergence was detected, else ``None``.

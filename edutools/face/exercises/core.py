@@ -2,13 +2,12 @@
 
 Face layer: each ``check_*`` function takes the learner's function, tries it on cases with known
 answers, and returns an :class:`ExerciseFeedback` that displays as a coloured message. Solutions
-live in the lessons (in a collapsed cell after the exercise); :func:`implemented` lets a lesson's
-check cell fall back to the solution while the learner's stub is unwritten.
+live in the lessons (in a collapsed cell after the exercise).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dis
 from dataclasses import dataclass
 
 
@@ -32,23 +31,29 @@ class ExerciseFeedback:
         return f"<div style='color:{color}'><b>{self}</b></div>"
 
 
-def implemented(function: Callable[..., object], *, note: bool = True) -> bool:
-    """True once the learner has written ``function``; False while it is still the stub.
+def implemented(function: object, *, note: bool = True) -> bool:
+    """False while ``function`` is still an exercise stub whose body starts by raising
+    ``NotImplementedError``; True otherwise.
 
-    The stubs of the course's exercises are ``def f(...): raise NotImplementedError(...)``; a
-    function whose code still names ``NotImplementedError`` counts as not written. A lesson's check
-    cell reads ``check_f(f if implemented(f) else f_solution)``, so the lesson runs top to bottom
-    before the learner has written anything. With ``note`` (default), a short line says so when
-    the solution is used instead.
-
-    Raises:
-        TypeError: ``function`` is not a Python function.
+    A lesson's check cell reads ``check_x(my_fn if implemented(my_fn) else my_fn_solution)``: the
+    learner's function is checked once written, and the lesson still runs top to bottom (e.g.
+    under papermill) while it is not. Only the first statement is inspected, without calling the
+    function. With ``note`` (default), a short line says when the solution is used instead.
     """
     code = getattr(function, "__code__", None)
-    if code is None:
-        raise TypeError(f"implemented() takes the function you wrote, got {function!r}")
-    written = "NotImplementedError" not in code.co_names
+    if code is None:  # a builtin, a class or a partial: not a stub
+        return callable(function)
+    skipped = {"RESUME", "NOP", "CACHE", "PUSH_NULL", "EXTENDED_ARG", "COPY_FREE_VARS",
+               "MAKE_CELL"}
+    written = True
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in skipped:
+            continue
+        written = not (instruction.opname in {"LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF"}
+                       and instruction.argval == "NotImplementedError")
+        break
     if not written and note:
-        print(f"`{function.__name__}` is not written yet: the check below uses the solution "
-              "instead. Write yours in the exercise cell, run it, then run this cell again.")
+        print(f"`{getattr(function, '__name__', function)}` is not written yet: the check below "
+              "uses the solution instead. Write yours in the exercise cell, run it, then run "
+              "this cell again.")
     return written

@@ -129,7 +129,8 @@ def plot_stability_proxies(record: pd.DataFrame, *, x: str = "step", title: str 
         ax.plot(record[x], record[column], label=label or None)
         ax.set_xlabel(label_for(x))
         ax.set_ylabel(label_for(column))
-        ax.set_title(label_for(column).split(" (")[0].capitalize())
+        panel_title = label_for(column).split(" (")[0]
+        ax.set_title(panel_title[:1].upper() + panel_title[1:])  # not capitalize(): keeps ‖∇L‖
         if label:
             ax.legend()
     if title:

@@ -116,3 +116,21 @@ def test_bad_layer_is_refused(layer):
 def test_non_sequential_is_refused():
     with pytest.raises(ValueError, match="Sequential"):
         rescale_layers(torch.nn.Linear(3, 2), 2.0)
+
+
+def test_rescaling_check_and_alpha_sweep():
+    from edutools.engine.experiments.dinh import alpha_sweep, rescaling_check
+
+    model = small_relu()
+    X, y = data()
+    check = rescaling_check(model, 4.0, cross_entropy, X, y, inputs=(X,), layer=0)
+    assert check["max |Δ output| (train and validation)"] < 1e-12
+    for key in ("first-layer weight block vs H/α²", "second-layer weight block vs α²·H",
+                "whole Hessian vs D⁻¹HD⁻¹"):
+        assert check[key] < 1e-10, key
+    assert check["λ_max after"] != pytest.approx(check["λ_max before"], rel=1e-3)
+    sweep = alpha_sweep(model, [0.5, 1.0, 2.0], cross_entropy, X, y)
+    assert list(sweep.index) == [0.5, 1.0, 2.0]
+    assert float(sweep["training loss"].max() - sweep["training loss"].min()) < 1e-12
+    assert sweep.loc[1.0, "λ_max"] == pytest.approx(
+        float(torch.linalg.eigvalsh(exact_hessian(model, cross_entropy, X, y))[-1]), rel=1e-6)

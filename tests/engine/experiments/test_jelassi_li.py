@@ -100,3 +100,31 @@ def test_momentum_learns_more_of_the_feature_than_gd_at_equal_averaged_step():
 def test_bad_arguments_are_explained(kwargs, match):
     with pytest.raises(ValueError, match=match):
         patch_task(**kwargs, device="cpu")
+
+
+def test_run_patch_momentum_is_the_averaged_form_with_unit_step():
+    from edutools.engine.experiments.jelassi_li import PatchCurve, run_patch_momentum
+
+    seen = []
+    curve = run_patch_momentum(momentum=0.8, seed=0, num_steps=4, measure_every=2,
+                               watch=seen.append)
+    assert isinstance(curve, PatchCurve) and curve.lr == pytest.approx(0.2)
+    assert curve.record["step"].tolist() == [0, 2, 4]
+    assert {"alignment", "small_margin_acc"} <= set(curve.record)
+    assert math.isfinite(curve.alignment) and 0 <= curve.small_margin_test_acc <= 1
+    assert len(seen) == 3 and math.isnan(seen[0].alignment)  # partial results while training
+    assert run_patch_momentum(momentum=0.0, num_steps=2, measure_every=2).lr == 1.0
+
+
+def test_compare_patch_rules_one_row_per_rule_and_seed():
+    from edutools.engine.experiments.jelassi_li import compare_patch_rules
+
+    rules = {"GD": dict(lr=1.0), "GD+M": dict(lr=0.1, momentum=0.9)}
+    comparison = compare_patch_rules(rules, (0, 1), num_steps=3, measure_every=3)
+    table = comparison.table
+    assert len(table) == 4 and set(table["rule"]) == set(rules)
+    assert set(comparison.runs) == {(r, s) for r in rules for s in (0, 1)}
+    gdm = comparison.runs[("GD+M", 1)]
+    assert gdm.momentum == 0.9 and not hasattr(gdm, "training")
+    row = table[(table["rule"] == "GD+M") & (table["seed"] == 1)].iloc[0]
+    assert row["feature alignment"] == pytest.approx(gdm.alignment)

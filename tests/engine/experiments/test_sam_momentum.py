@@ -13,10 +13,10 @@ import torch
 from edutools.engine.experiments.sam_momentum import (
     MomentumRun,
     SamBatchSharpnessMeter,
-    plateau_table,
+    late_means,
     sam_momentum_edge,
     sam_momentum_run,
-    settled,
+    sam_plateau_table,
 )
 from edutools.engine.sharpness import batch_sharpness
 from edutools.ground.models import half_mse, mlp
@@ -103,16 +103,16 @@ def test_settled_values_and_the_plateau_table():
     lam = np.r_[np.zeros(7), 4.0, 5.0, 6.0, 5.0]  # late window (last 30%): steps 700-1000
     run = synthetic_run("SAM", 50, lam=lam, bs=np.r_[np.zeros(7), 2, 2, 2, 2.0],
                         sam_bs=np.r_[np.zeros(7), 3, 3, 3, 3.0])
-    values = settled(run)
+    values = late_means(run)
     assert values["lambda_max"] == pytest.approx(5.0)
     assert values["batch_sharpness"] == pytest.approx(2.0)
     full = synthetic_run("SGD", 1000, lam=np.full(11, 9.0))
-    assert math.isnan(settled(full)["batch_sharpness"])
-    table = plateau_table({("SAM", 50): run, ("SGD", 1000): full})
+    assert math.isnan(late_means(full)["batch_sharpness"])
+    table = sam_plateau_table({("SAM", 50): run, ("SGD", 1000): full})
     lower, upper = 2 * 0.5 / 0.3, 2 * 1.5 / 0.3
     assert table.loc[("SAM", 50), "BS / 2(1−β)/η"] == pytest.approx(2.0 / lower)
     assert table.loc[("SAM", 50), "SAM-step BS / 2(1−β)/η"] == pytest.approx(3.0 / lower)
     assert table.loc[("SAM", 50), "λ_max / SAM edge"] == pytest.approx(1.0)
     assert table.loc[("SGD", 1000), "λ_max / 2(1+β)/η"] == pytest.approx(9.0 / upper)
     with pytest.raises(ValueError, match="fraction"):
-        settled(run, fraction=0.0)
+        late_means(run, fraction=0.0)

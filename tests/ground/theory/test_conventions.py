@@ -8,11 +8,13 @@ import torch
 
 from edutools.ground.theory.conventions import (
     CONVENTIONS,
+    USED_BY,
     conversion_table,
     from_pytorch,
     momentum_step,
     momentum_trajectory,
     to_pytorch,
+    velocity_buffer_rescale,
 )
 
 CURVATURES = np.array([3.0, 1.0, 0.2, 0.01])
@@ -117,3 +119,69 @@ def test_bad_arguments_are_explained():
         to_pytorch("pytorch", 0.1, 1.0)
     with pytest.raises(ValueError, match="lr"):
         from_pytorch("averaged", -0.1, 0.5)
+
+
+def test_keras_is_the_velocity_form_not_pytorchs():
+    assert "keras" in USED_BY["velocity"].lower()
+    assert "keras" not in USED_BY["pytorch"].lower()
+    table = conversion_table(0.1, 0.9)
+    assert "keras" in table.loc["velocity", "used by"].lower()
+    assert to_pytorch("velocity", 0.1, 0.9).used_by == USED_BY["velocity"]
+
+
+STEP_DECAY = np.array([0.2] * 30 + [0.05] * 30 + [0.1] * 20)  # a decay, then a warm-up
+
+
+def test_under_a_schedule_keras_and_pytorch_differ_unless_the_buffer_is_rescaled():
+    theta0 = np.array([0.3, 0.7, -1.0, 2.0])
+    kwargs = dict(momentum=0.9, num_steps=len(STEP_DECAY))
+    torch_path = momentum_trajectory("pytorch", quadratic_grad, theta0, lr=STEP_DECAY, **kwargs)
+    keras_path = momentum_trajectory("velocity", quadratic_grad, theta0, lr=STEP_DECAY, **kwargs)
+    # Identical while η is constant (the first 30 steps), apart afterwards.
+    np.testing.assert_allclose(keras_path[:31], torch_path[:31], rtol=1e-9, atol=1e-12)
+    assert np.max(np.abs(keras_path - torch_path)) > 1e-2
+    rescaled = momentum_trajectory("pytorch", quadratic_grad, theta0, lr=STEP_DECAY,
+                                   rescale_buffer=True, **kwargs)
+    np.testing.assert_allclose(rescaled, keras_path, rtol=1e-9, atol=1e-12)
+    # The averaged form has no η in its buffer: α_t = η_t/(1−β) matches PyTorch under any
+    # schedule.
+    averaged = momentum_trajectory("averaged", quadratic_grad, theta0, lr=STEP_DECAY / 0.1,
+                                   **kwargs)
+    np.testing.assert_allclose(averaged, torch_path, rtol=1e-9, atol=1e-12)
+
+
+def test_torch_sgd_with_rescaled_buffers_follows_keras_under_a_schedule():
+    momentum = 0.8
+    theta = torch.tensor([0.3, 0.7, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.SGD([theta], lr=float(STEP_DECAY[0]), momentum=momentum)
+    curvatures, optimum = torch.as_tensor(CURVATURES), torch.as_tensor(OPTIMUM)
+    path = [theta.detach().numpy().copy()]
+    for step, lr in enumerate(STEP_DECAY):
+        if step > 0 and STEP_DECAY[step - 1] != lr:
+            factor = velocity_buffer_rescale(STEP_DECAY[step - 1], lr)
+            optimizer.state[theta]["momentum_buffer"].mul_(factor)
+        optimizer.param_groups[0]["lr"] = float(lr)
+        optimizer.zero_grad()
+        (0.5 * (curvatures * (theta - optimum) ** 2).sum()).backward()
+        optimizer.step()
+        path.append(theta.detach().numpy().copy())
+    # Keras's documented update: velocity = momentum * velocity - lr * g; w = w + velocity.
+    w, velocity, keras = np.array(path[0]), np.zeros(4), [np.array(path[0])]
+    for lr in STEP_DECAY:
+        velocity = momentum * velocity - lr * quadratic_grad(w)
+        w = w + velocity
+        keras.append(w.copy())
+    np.testing.assert_allclose(np.asarray(path), np.asarray(keras), rtol=1e-9, atol=1e-12)
+
+
+def test_buffer_rescale_factor_and_schedule_checks():
+    assert velocity_buffer_rescale(0.1, 0.05) == pytest.approx(2.0)
+    assert velocity_buffer_rescale(0.3, 0.3) == 1.0
+    with pytest.raises(ValueError, match="lr"):
+        velocity_buffer_rescale(0.1, 0.0)
+    with pytest.raises(ValueError, match="num_steps=5"):
+        momentum_trajectory("pytorch", quadratic_grad, np.ones(4), lr=[0.1, 0.2], momentum=0.5,
+                            num_steps=5)
+    with pytest.raises(ValueError, match="rescale_buffer"):
+        momentum_trajectory("velocity", quadratic_grad, np.ones(4), lr=0.1, momentum=0.5,
+                            num_steps=5, rescale_buffer=True)

@@ -119,6 +119,10 @@ def eps_sharpness(
     )
 
 
+#: How :func:`perturbation_sharpness` scales its Gaussian noise (see there).
+PERTURBATION_NOISES = ("norm", "per_entry")
+
+
 @dataclass(frozen=True, eq=False)
 class PerturbationSharpnessResult:
     """The one-tensor-at-a-time random-perturbation estimate (a teaching contrast).
@@ -127,7 +131,11 @@ class PerturbationSharpnessResult:
         sharpness: ``max |ΔL|/eps`` over tensors and trials (loss per parameter unit).
         values: shape ``(num_trials, num_tensors)``, ``|ΔL|/eps`` for each trial and tensor.
         tensor_names: names of the trainable tensors, the columns of ``values``.
-        eps: norm of each perturbation.
+        tensor_sizes: number of entries of each tensor.
+        noise_norms: shape ``(num_trials, num_tensors)``, the norm of each perturbation: ``eps``
+            for ``noise="norm"``, about ``eps·√size`` for ``noise="per_entry"``.
+        eps: the noise scale ε.
+        noise: ``"norm"`` or ``"per_entry"``.
         loss: training loss at the unperturbed parameters.
         num_trials: number of random draws per tensor.
     """
@@ -135,7 +143,10 @@ class PerturbationSharpnessResult:
     sharpness: float
     values: np.ndarray
     tensor_names: tuple[str, ...]
+    tensor_sizes: tuple[int, ...]
+    noise_norms: np.ndarray
     eps: float
+    noise: str
     loss: float
     num_trials: int
 
@@ -149,41 +160,58 @@ def perturbation_sharpness(
     eps: float = 1e-3,
     num_trials: int = 10,
     seed: int = 0,
+    noise: str = "norm",
 ) -> PerturbationSharpnessResult:
     """The "sharpness" estimate that circulates online — and why it is a poor one.
 
-    For each trial and each trainable tensor alone, add Gaussian noise rescaled to norm ``eps``,
-    measure ``|L(θ + d) − L(θ)| / eps`` and report the maximum. By Taylor,
-    ``ΔL/eps = g·u + (eps/2)·uᵀHu + O(eps²)`` with ``u = d/eps``: away from a critical point it
-    measures the gradient (a first-order quantity, in loss per parameter unit, not loss per
-    parameter²); at a minimum it is ``(eps/2)·uᵀHu``, a random-direction curvature (≈ tr(H)/n per
-    tensor block) scaled by eps, far below λ_max. Compare it with :func:`lambda_max` in lesson 05.
-    Eval mode; parameters restored afterwards; noise from a CPU generator seeded by ``seed``.
+    For each trial and each trainable tensor alone, add Gaussian noise d, measure
+    ``|L(θ + d) − L(θ)| / eps`` and report the maximum. ``noise`` says how d is scaled:
+
+    * ``"per_entry"`` — the recipe as it circulates (``p + torch.randn_like(p) * eps``): every
+      entry N(0, eps²), so ‖d‖ ≈ eps·√(tensor size): bigger tensors get bigger kicks, and the
+      value grows with the tensor's size.
+    * ``"norm"`` (default) — the same Gaussian draw rescaled to norm ``eps`` in every tensor.
+
+    Both draw the same Gaussian numbers for the same ``seed``, so ``per_entry`` differs from
+    ``norm`` only in the length of d. By Taylor, with ``u = d/‖d‖``,
+    ``ΔL/eps = (‖d‖/eps)·(g·u + (‖d‖/2)·uᵀHu) + …``: away from a critical point it measures the
+    gradient (a first-order quantity, in loss per parameter unit, not loss per parameter²); at a
+    minimum it is a random-direction curvature (≈ tr(H)/n per tensor block), far below λ_max.
+    Compare it with :func:`lambda_max` in lesson 05. Eval mode; parameters restored afterwards;
+    noise from a CPU generator seeded by ``seed``.
     """
     check_positive(eps, name="eps")
     check_positive_int(num_trials, name="num_trials")
+    if noise not in PERTURBATION_NOISES:
+        raise ValueError(f"noise must be one of {PERTURBATION_NOISES}, got {noise!r}")
     _check_data(X, y)
     named = trainable_named_parameters(model)
     if not named:
         raise ValueError("model has no parameters with requires_grad=True")
     generator = torch.Generator().manual_seed(seed)
     values = np.empty((num_trials, len(named)))
+    norms = np.empty((num_trials, len(named)))
     with preserved_parameters(model), evaluation_mode(model), torch.no_grad():
         base_loss = float(_scalar_loss(loss_fn, model(X), y))
         for trial in range(num_trials):
             for column, (_, p) in enumerate(named):
-                noise = torch.randn(p.shape, generator=generator, dtype=torch.float64)
-                noise = (noise * (eps / torch.linalg.vector_norm(noise))).to(p.device, p.dtype)
+                draw = torch.randn(p.shape, generator=generator, dtype=torch.float64)
+                scale = eps if noise == "per_entry" else eps / torch.linalg.vector_norm(draw)
+                perturbation = (draw * scale).to(p.device, p.dtype)
                 original = p.detach().clone()
-                p.add_(noise)
+                p.add_(perturbation)
                 perturbed_loss = float(_scalar_loss(loss_fn, model(X), y))
                 p.copy_(original)
                 values[trial, column] = abs(perturbed_loss - base_loss) / eps
+                norms[trial, column] = float(torch.linalg.vector_norm(perturbation.double()))
     return PerturbationSharpnessResult(
         sharpness=float(values.max()),
         values=values,
         tensor_names=tuple(name for name, _ in named),
+        tensor_sizes=tuple(p.numel() for _, p in named),
+        noise_norms=norms,
         eps=eps,
+        noise=noise,
         loss=base_loss,
         num_trials=num_trials,
     )

@@ -1,0 +1,196 @@
+"""The course's seed experiment (lessons 00 and 07): the MNIST-style MLP trained by SGD with
+heavy-ball momentum, on the 5,000 real digits that ship with the course.
+
+The network is flatten → 128 ReLU → dropout 0.2 → 10, trained with softmax cross-entropy; one
+measurement per epoch (losses, accuracies, the gradient norm and the stability proxies of
+:func:`edutools.engine.training.train`). :func:`train_seed_network` is a slider's ``run``
+function: keyword parameters named like the sliders, a small picklable
+:class:`SeedNetworkRun` as result (no model object), so a disk cache or a grid runner can call it.
+
+Momentum follows ``torch.optim.SGD``: ``v ← βv + g``, ``θ ← θ − ηv``. Engine layer: nothing
+here draws.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from edutools.engine.training import train
+from edutools.ground.data import Dataset, load_mnist_subset
+from edutools.ground.models import mlp
+from edutools.ground.validation import check_positive_int
+
+__all__ = ["BATCH_SIZES", "DROPOUT", "EPOCHS", "FAST_EPOCHS", "HIDDEN_WIDTH", "LR", "MOMENTA",
+           "SLIDER_GRID", "SeedNetworkRun", "mnist_data", "seed_network_frame",
+           "seed_network_table", "summarise_seed_network", "train_seed_network"]
+
+#: The course's grid: momentum β × batch size B (lesson 00's sliders, lesson 07's capstone).
+MOMENTA: tuple[float, ...] = (0.0, 0.5, 0.9, 0.95, 0.99)
+BATCH_SIZES: tuple[int, ...] = (32, 64, 128, 256)
+SLIDER_GRID: dict[str, tuple[Any, ...]] = {"momentum": MOMENTA, "batch_size": BATCH_SIZES}
+#: The seed recipe's learning rate η, hidden width and dropout probability.
+LR = 0.01
+HIDDEN_WIDTH = 128
+DROPOUT = 0.2
+#: Passes over the training set per run (full mode, and FAST mode).
+EPOCHS = 20
+FAST_EPOCHS = 10
+
+Watch = Callable[["SeedNetworkRun"], None]
+
+
+@functools.lru_cache(maxsize=4)
+def mnist_data(seed: int = 0) -> Dataset:
+    """The 5,000-digit MNIST subset split 4,000 / 1,000 by ``seed`` (cached: a slider that
+    retrains does not re-read and re-verify the file)."""
+    return load_mnist_subset(seed=seed)
+
+
+@dataclass(frozen=True)
+class SeedNetworkRun:
+    """One training run of the seed network, summarised.
+
+    Attributes:
+        momentum, batch_size, lr, epochs, seed: the run's settings (β, B, η, passes, seed).
+        record: one row per epoch (``epoch`` 0…``epochs``): ``train_loss``, ``val_loss``,
+            ``train_acc``, ``val_acc``, ``grad_norm``, ``loss_var`` (variance of the last 50
+            mini-batch losses), ``val_jitter`` (RMS change of the validation loss over the last
+            5 measurements), and ``step``.
+        final_val_acc, best_val_acc: validation accuracy at the end, and its best over epochs.
+        final_train_loss: full training loss at the end.
+        loss_var, relative_loss_spread, grad_norm, val_jitter: stability proxies, each the median
+            over the second half of the run (epochs ≥ ``epochs``/2);
+            ``relative_loss_spread`` is the median of ``loss_var / train_loss²`` (dimensionless).
+        diverged: True if the loss blew up and training stopped early.
+        diverged_at: the step at which it did, else ``None``.
+        message: one sentence on how the run ended.
+        seconds: wall-clock time of the training (s).
+    """
+
+    momentum: float
+    batch_size: int
+    lr: float
+    epochs: int
+    seed: int
+    record: pd.DataFrame
+    final_val_acc: float
+    best_val_acc: float
+    final_train_loss: float
+    loss_var: float
+    relative_loss_spread: float
+    grad_norm: float
+    val_jitter: float
+    diverged: bool
+    diverged_at: int | None
+    message: str
+    seconds: float
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The last record row as a dict (as ``TrainResult.final``)."""
+        return self.record.iloc[-1].to_dict()
+
+    def summary(self) -> dict[str, float]:
+        """The settings and final numbers as one flat row (for a results table)."""
+        return {"momentum": self.momentum, "batch_size": self.batch_size, "lr": self.lr,
+                "epochs": self.epochs, "seed": self.seed, "final_val_acc": self.final_val_acc,
+                "best_val_acc": self.best_val_acc, "final_train_loss": self.final_train_loss,
+                "loss_var": self.loss_var, "relative_loss_spread": self.relative_loss_spread,
+                "grad_norm": self.grad_norm, "val_jitter": self.val_jitter,
+                "diverged": self.diverged}
+
+    def __repr__(self) -> str:
+        return (f"SeedNetworkRun(β={self.momentum:g}, B={self.batch_size}, η={self.lr:g}: "
+                f"{self.message}; {len(self.record)} measurements, {self.seconds:.1f} s)")
+
+
+def _second_half_median(record: pd.DataFrame, values: pd.Series, epochs: int) -> float:
+    late = values[record["epoch"] >= epochs / 2].to_numpy(dtype=float)
+    late = late[np.isfinite(late)]
+    return float(np.median(late)) if len(late) else math.nan
+
+
+def summarise_seed_network(record: pd.DataFrame, *, momentum: float, batch_size: int,
+                           lr: float, epochs: int, seed: int, diverged_at: int | None = None,
+                           message: str = "", seconds: float = 0.0) -> SeedNetworkRun:
+    """A :class:`SeedNetworkRun` from a (possibly partial) training record."""
+    last = record.iloc[-1]
+    return SeedNetworkRun(
+        momentum=float(momentum), batch_size=int(batch_size), lr=float(lr), epochs=int(epochs),
+        seed=int(seed), record=record, final_val_acc=float(last["val_acc"]),
+        best_val_acc=float(record["val_acc"].max()), final_train_loss=float(last["train_loss"]),
+        loss_var=_second_half_median(record, record["loss_var"], epochs),
+        relative_loss_spread=_second_half_median(
+            record, record["loss_var"] / record["train_loss"] ** 2, epochs),
+        grad_norm=_second_half_median(record, record["grad_norm"], epochs),
+        val_jitter=_second_half_median(record, record["val_jitter"], epochs),
+        diverged=diverged_at is not None, diverged_at=diverged_at,
+        message=message or f"{len(record) - 1} of {epochs} epochs",
+        seconds=float(seconds))
+
+
+def train_seed_network(*, momentum: float, batch_size: int, lr: float = LR,
+                       epochs: int | None = None, seed: int = 0, fast: bool = False,
+                       watch: Watch | None = None) -> SeedNetworkRun:
+    """Train the seed network once on the MNIST subset and summarise the run.
+
+    Args:
+        momentum: heavy-ball β in [0, 1).
+        batch_size: mini-batch size B in [1, 4000]; each epoch takes 4000 // B steps.
+        lr: learning rate η (> 0).
+        epochs: passes over the 4,000 training digits; ``None`` = :data:`FAST_EPOCHS` if
+            ``fast`` else :data:`EPOCHS`.
+        seed: seeds the train/validation split, the initial weights (the same for every β, B),
+            the batch order and dropout.
+        fast: the FAST-mode budget when ``epochs`` is not given.
+        watch: called after every epoch with the partial :class:`SeedNetworkRun` so far (for a
+            figure that draws while the network trains).
+
+    Returns:
+        A :class:`SeedNetworkRun`; about 2–5 s for 10 epochs on one CPU core.
+    """
+    epochs = check_positive_int((FAST_EPOCHS if fast else EPOCHS) if epochs is None else epochs,
+                                name="epochs")
+    data = mnist_data(int(seed))
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) \
+            or not 1 <= batch_size <= data.num_train:
+        raise ValueError(f"batch_size must be a whole number in [1, {data.num_train}], "
+                         f"got {batch_size!r}")
+    settings = dict(momentum=momentum, batch_size=int(batch_size), lr=lr, epochs=epochs,
+                    seed=seed)
+    model = mlp([data.input_dim, HIDDEN_WIDTH, data.num_classes], activation="relu",
+                dropout=DROPOUT, init="torch", seed=seed, device=data.device)
+    steps_per_epoch = data.num_train // batch_size
+    on_record = (None if watch is None
+                 else lambda record: watch(summarise_seed_network(record, **settings)))
+    result = train(model, data, lr=lr, momentum=momentum, batch_size=int(batch_size),
+                   num_steps=epochs * steps_per_epoch, measure_every=steps_per_epoch,
+                   loss_fn="cross_entropy", seed=seed, watch=on_record,
+                   description=f"β={momentum}, B={batch_size}")
+    return summarise_seed_network(result.record, **settings, diverged_at=result.diverged_at,
+                     message=result.message, seconds=result.seconds)
+
+
+def seed_network_frame(runs: Iterable[SeedNetworkRun]) -> pd.DataFrame:
+    """One row per run: its :meth:`SeedNetworkRun.summary` (settings and final numbers)."""
+    rows = pd.DataFrame([run.summary() for run in runs])
+    if rows.empty:
+        raise ValueError("runs is empty: give at least one SeedNetworkRun")
+    return rows
+
+
+def seed_network_table(runs: Iterable[SeedNetworkRun], *, value: str = "final_val_acc"
+                       ) -> pd.DataFrame:
+    """Pivot ``runs`` into a momentum × batch-size table of ``value`` (a
+    :meth:`SeedNetworkRun.summary` key); several seeds of a setting are averaged."""
+    rows = seed_network_frame(runs)
+    if value not in rows.columns:
+        raise ValueError(f"value must be one of {sorted(rows.columns)}, got {value!r}")
+    return rows.pivot_table(index="momentum", columns="batch_size", values=value, aggfunc="mean")

@@ -1,0 +1,127 @@
+"""Lesson 03's exercise: heavy ball's (and Nesterov's) edge from the characteristic polynomial.
+
+The contract: ``stable_edge(lr, momentum, nesterov=False) -> float``, the largest curvature λ of
+a quadratic direction f(θ) = ½λθ² on which momentum with step size ``lr`` = η and momentum β
+(PyTorch convention, ``torch.optim.SGD``) still converges:
+
+* heavy ball: θ_{t+1} = (1+β−ηλ)θ_t − βθ_{t−1}; characteristic polynomial
+  z² − (1+β−ηλ)z + β; a root crosses the unit circle at z = −1 when ηλ = 2(1+β);
+* Nesterov (``nesterov=True``): θ_{t+1} = (1+β)(1−ηλ)θ_t − β(1−ηλ)θ_{t−1}; at z = −1,
+  ηλ = (2+2β)/(1+2β).
+
+:func:`check_stable_edge` compares the learner's edges with these, names the usual confusions
+(GD's 2/η, the small-batch plateau 2(1−β)/η, 2/(η(1−β)), ηλ instead of λ, Nesterov's edge for
+heavy ball and back), and runs ``torch.optim.SGD`` just inside and outside the learner's edge.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from edutools.face.exercises.core import ExerciseFeedback
+from edutools.ground.theory.quadratic import run_quadratic
+
+EXERCISE = "the edge of heavy ball and Nesterov"
+RTOL = 1e-6
+CASES = ((0.3, 0.5), (0.05, 0.9), (0.1, 0.0), (2.0, 0.7))
+
+StableEdge = Callable[..., object]
+
+__all__ = ["check_stable_edge"]
+
+
+def _heavy_ball(lr: float, momentum: float) -> float:
+    return 2 * (1 + momentum) / lr
+
+
+def _nesterov(lr: float, momentum: float) -> float:
+    return (2 + 2 * momentum) / (lr * (1 + 2 * momentum))
+
+
+def check_stable_edge(stable_edge: StableEdge) -> ExerciseFeedback:
+    """Check a learner's ``stable_edge(lr, momentum, nesterov=False)`` (see the module)."""
+    for nesterov in (False, True):
+        for lr, momentum in CASES:
+            if nesterov and momentum == 0:
+                continue  # torch needs momentum > 0 for Nesterov
+            try:
+                result = stable_edge(lr, momentum, nesterov=nesterov)
+            except NotImplementedError:
+                return _fail("not written yet: replace the `raise NotImplementedError` line.")
+            except TypeError as error:
+                return _fail(f"calling stable_edge({lr}, {momentum}, nesterov={nesterov}) raised "
+                             f"TypeError: {error}. The signature is "
+                             "`stable_edge(lr, momentum, nesterov=False)`.")
+            except Exception as error:  # noqa: BLE001 — any learner error becomes feedback
+                return _fail(f"stable_edge({lr}, {momentum}, nesterov={nesterov}) raised "
+                             f"{type(error).__name__}: {error}")
+            message = _diagnose(result, lr, momentum, nesterov)
+            if message is not None:
+                rule = "Nesterov" if nesterov else "heavy ball"
+                return _fail(f"{rule} with η = {lr}, β = {momentum}: {message}")
+    return ExerciseFeedback(EXERCISE, True,
+                            "correct: heavy ball is stable up to λ = 2(1+β)/η, Nesterov up to "
+                            "(2+2β)/(η(1+2β)) — in both a root of the characteristic polynomial "
+                            "leaves the unit circle through z = −1, and torch.optim.SGD agrees.")
+
+
+def _fail(message: str) -> ExerciseFeedback:
+    return ExerciseFeedback(EXERCISE, False, message)
+
+
+def _diagnose(result: object, lr: float, momentum: float, nesterov: bool) -> str | None:
+    """None when the edge is right, else a sentence naming the mistake."""
+    try:
+        value = float(result)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return f"return a number (the curvature λ at the edge), got {type(result).__name__}."
+    expected = (_nesterov if nesterov else _heavy_ball)(lr, momentum)
+    if _close(value, expected):
+        return None
+    candidates = [
+        (_heavy_ball(lr, momentum) if nesterov else _nesterov(lr, momentum),
+         "that is Nesterov's edge (2+2β)/(η(1+2β)) — heavy ball's polynomial is "
+         "z² − (1+β−ηλ)z + β" if not nesterov else
+         "that is heavy ball's edge 2(1+β)/η, but nesterov=True: Nesterov takes the gradient "
+         "at the look-ahead point, θ_{t+1} = (1+β)(1−ηλ)θ_t − β(1−ηλ)θ_{t−1}; set z = −1 in "
+         "its characteristic polynomial"),
+        (2 / lr, "that is plain GD's edge 2/η: momentum moves it (put z = −1 into the "
+                 "polynomial, β included)"),
+        (2 * (1 - momentum) / lr, "that is 2(1−β)/η, the small-batch plateau of lesson 03's "
+                                  "networks, not the quadratic's edge — on a quadratic "
+                                  "momentum *widens* heavy ball's stable range"),
+        (2 / (lr * (1 - momentum)), "that is 2/(η(1−β)): the effective step η/(1−β) gives "
+                                    "2/η_eff = 2(1−β)/η, and neither is the edge — solve "
+                                    "p(−1) = 0 for ηλ"),
+        (expected * lr, "that is the edge of ηλ, a dimensionless number; the question asks for "
+                        "the curvature λ itself: divide by η"),
+        (expected / lr, "you divided by η twice: λ_edge = (ηλ)_edge / η"),
+        (expected * lr * lr, "you multiplied by η where you should divide: "
+                             "λ_edge = (ηλ)_edge / η"),
+    ]
+    for wrong, message in candidates:
+        if _close(value, wrong) and not _close(wrong, expected):
+            return f"you returned {value:.6g}; {message}."
+    return _by_simulation(value, lr, momentum, nesterov, expected)
+
+
+def _by_simulation(value: float, lr: float, momentum: float, nesterov: bool,
+                   expected: float) -> str:
+    """Run torch.optim.SGD 2% inside and outside the learner's edge and say which side fails."""
+    if not math.isfinite(value) or value <= 0:
+        return f"you returned {value:g}; the edge is a positive curvature."
+    rule = dict(lr=lr, momentum=momentum, nesterov=nesterov, num_steps=3000)
+    inside = run_quadratic([0.98 * value], **rule)
+    outside = run_quadratic([1.02 * value], **rule)
+    if inside.diverged:
+        return (f"you returned {value:.6g}, but torch.optim.SGD already diverges at 0.98× that "
+                f"curvature: your edge is too high (expected {expected:.6g}).")
+    if not outside.diverged:
+        return (f"you returned {value:.6g}, but torch.optim.SGD still converges at 1.02× that "
+                f"curvature: your edge is too low (expected {expected:.6g}).")
+    return f"you returned {value:.6g}, expected {expected:.6g}."
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12)

@@ -1,0 +1,118 @@
+"""Lesson 03's figures: drawn from small synthetic numbers, with labels, titles and edges."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from edutools.engine.experiments.eoss import SGDRun  # noqa: E402
+from edutools.engine.experiments.heavy_ball import run_quadratics  # noqa: E402
+from edutools.engine.experiments.jelassi_li import PatchCurve  # noqa: E402
+from edutools.face.plots import lesson03 as figures  # noqa: E402
+from edutools.ground.theory.quadratic import stability_region  # noqa: E402
+
+
+def run(scale=1.0, with_bs=True):
+    steps = np.arange(0, 1001, 100)
+    record = pd.DataFrame({"step": steps, "train_loss": np.exp(-steps / 300),
+                           "lambda_max": scale * (1 - np.exp(-steps / 200))})
+    if with_bs:
+        record["batch_sharpness"] = 0.5 * scale * (1 - np.exp(-steps / 300))
+    return SGDRun(record=record, step_losses=np.exp(-np.arange(1000) / 300), config={})
+
+
+def dashed_at(ax, value):
+    return [line for line in ax.get_lines() if line.get_linestyle() == "--"
+            and np.allclose(line.get_ydata(), value)]
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_quadratic_panel_shows_both_regions_and_the_three_rules():
+    regions = {n: stability_region(nesterov=n, resolution=30)
+               for n in (False, True)}
+    fig = figures.show_quadratics(run_quadratics(lr=0.3, momentum=0.5), regions=regions)
+    ax_heavy, ax_nesterov, ax_runs = fig.axes[:3]
+    assert "Heavy ball" in ax_heavy.get_title() and "Nesterov" in ax_nesterov.get_title()
+    labels = [t.get_text() for t in ax_runs.get_legend().get_texts()]
+    assert labels[0].startswith("GD: diverges") and len(labels) == 3
+    assert ax_runs.get_yscale() == "log" and "λ = 8" in ax_runs.get_title()
+
+
+def test_full_batch_figure_draws_each_edge_and_gd_edge():
+    fig = figures.plot_full_batch_momentum({"heavy ball": run(10), "Nesterov": run(5)},
+                                           {"heavy ball": 10.0, "Nesterov": 5.0}, lr=0.3,
+                                           momentum=0.5)
+    ax_sharp, ax_loss = fig.axes
+    assert dashed_at(ax_sharp, 10.0) and dashed_at(ax_sharp, 5.0)
+    dotted = [line for line in ax_sharp.get_lines() if line.get_linestyle() == ":"]
+    assert np.allclose(dotted[0].get_ydata(), 2 / 0.3)
+    assert ax_loss.get_yscale() == "log" and ax_loss.get_ylabel() == "training loss"
+
+
+def test_full_batch_slider_figure_uses_the_momentum_edge():
+    ax = figures.show_full_batch_momentum(run(12), momentum=0.8, lr=0.3)
+    assert dashed_at(ax, 2 * 1.8 / 0.3) and "β = 0.80" in ax.get_title()
+
+
+def test_plateau_figure_has_three_lines_and_one_tick_per_batch_size():
+    plateaus = pd.DataFrame({"batch_sharpness": [3.5, 4.2, np.nan],
+                             "lambda_max": [5.8, 7.2, 10.0]}, index=[100, 300, 1000])
+    ax = figures.plot_plateaus(plateaus, lr=0.3, momentum=0.5)
+    assert dashed_at(ax, 10.0) and dashed_at(ax, 2 * 0.5 / 0.3)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["100", "300", "1000"]
+    assert ax.get_ylabel() == "curvature" and "β = 0.5" in ax.get_title()
+
+
+def test_momentum_plateau_figure_against_both_edges_log_or_linear():
+    ax = figures.plot_momentum_plateau(run(4).record, lr=0.05, momentum=0.9, batch_size=8)
+    assert dashed_at(ax, 4.0) and dashed_at(ax, 76.0) and ax.get_yscale() == "log"
+    _, ax = plt.subplots()
+    ax = figures.plot_momentum_plateau(run(4, with_bs=False).record.iloc[:2], lr=0.3,
+                                       momentum=0.5, batch_size=1000, log_scale=False, ax=ax)
+    assert dashed_at(ax, 2 * 0.5 / 0.3) and ax.get_yscale() == "linear" and ax.get_title()
+
+
+def test_sgdm_slider_figure():
+    ax = figures.show_sgdm(run(4), batch_size=100, lr=0.3, momentum=0.5)
+    assert dashed_at(ax, 10.0) and dashed_at(ax, 2 * 0.5 / 0.3) and "B = 100" in ax.get_title()
+
+
+def patch_curve(momentum, level):
+    record = pd.DataFrame({"step": [0, 10, 20], "alignment": [0.0, level / 2, level],
+                           "small_margin_acc": [0.5, 0.9, 0.8 + level / 100]})
+    return PatchCurve(lr=1 - momentum, momentum=momentum, small_margin_test_acc=0.8,
+                      alignment=level, record=record)
+
+
+def test_patch_figures():
+    rules = ["GD", "GD+M"]
+    runs = {(rule, seed): patch_curve(0.9 * i, 2 + 3 * i) for i, rule in enumerate(rules)
+            for seed in (0, 1)}
+    fig = figures.plot_patch_runs(runs, rules, first_seed=0)
+    ax_align, ax_acc = fig.axes
+    assert [t.get_text() for t in ax_align.get_legend().get_texts()] == rules
+    assert "2 seeds" in ax_align.get_title() and ax_acc.get_ylim()[1] == pytest.approx(1.02)
+    fig = figures.show_patch_momentum(patch_curve(0.5, 4), reference=patch_curve(0.0, 2),
+                                      momentum=0.5)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["GD (γ = 0)", "γ = 0.50"] and "0.800" in fig.axes[1].get_title()
+
+
+def test_panel_figure_titles_the_settled_values():
+    record = run(4).record
+    result = SGDRun(record=record, config={"lr": 0.05, "num_steps": 1000, "num_train": 250})
+    ax = figures.show_momentum_batch(result, momentum=0.9, batch_size=8)
+    assert "BS/lower" in ax.get_title() and "λ_max/upper" in ax.get_title()
+    assert dashed_at(ax, 4.0) and dashed_at(ax, 76.0)
+    full = SGDRun(record=record.drop(columns="batch_sharpness"), config=result.config)
+    ax = figures.show_momentum_batch(full, momentum=0.9, batch_size=250)
+    assert "full batch" in ax.get_title() and "BS/lower" not in ax.get_title()
