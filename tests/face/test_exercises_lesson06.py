@@ -18,7 +18,7 @@ def correct(grads, rho):
     return [rho * g / norm for g in grads]
 
 
-def not_normalised(grads, rho):
+def not_normalized(grads, rho):
     return [rho * g for g in grads]
 
 
@@ -85,8 +85,8 @@ def test_a_correct_answer_passes_and_matches_the_engine():
 
 
 @pytest.mark.parametrize(("answer", "words"), [
-    (not_normalised, "not normalised"),
-    (per_tensor, "normalised on its own"),
+    (not_normalized, "not normalized"),
+    (per_tensor, "normalized on its own"),
     (descent, "sign is flipped"),
     (rho_squared, "ρ²"),
     (no_rho, "multiply by the radius"),

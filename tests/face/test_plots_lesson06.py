@@ -72,7 +72,7 @@ def test_the_generalization_figure_has_curves_and_one_dot_per_seed():
     for seed in (0, 1):
         for i, name in enumerate(("SGD", "SAM ρ=0.1")):
             rows.append({"method": name, "seed": seed, "val_acc": 0.8 + 0.05 * i,
-                         "memorised": 0.5 - 0.1 * i, "lambda_max": 4 - i,
+                         "memorized": 0.5 - 0.1 * i, "lambda_max": 4 - i,
                          "eps_sharpness": 3 - i})
             records[(name, seed)] = pd.DataFrame({"epoch": [0, 10, 20],
                                                   "val_acc": [0.1, 0.9, 0.8 + 0.05 * i]})

@@ -273,7 +273,7 @@ class SamEdgeSummary:
 
 
 def sam_edge_summary(run: SamEdgeRun, *, late_fraction: float = LATE_FRACTION) -> SamEdgeSummary:
-    """Summarise ``run`` against λ_SAM and 2/η (late: steps ≥ ``late_fraction`` × length)."""
+    """Summarize ``run`` against λ_SAM and 2/η (late: steps ≥ ``late_fraction`` × length)."""
     if not 0 <= late_fraction < 1:
         raise ValueError(f"late_fraction must be in [0, 1), got {late_fraction!r}")
     record = run.record

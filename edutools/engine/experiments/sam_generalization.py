@@ -4,14 +4,14 @@ better here — and what does it cost?
 The task: scikit-learn's 8×8 digits with a fraction of the *training* labels flipped to another
 class (validation labels stay clean), learned by a ReLU MLP 64-128-10 with softmax
 cross-entropy and SGD + heavy-ball momentum, mini-batches of 64. Trained long enough, such a
-network memorises the flipped labels and its validation accuracy falls; the question is whether
+network memorizes the flipped labels and its validation accuracy falls; the question is whether
 SAM (ρ·g/‖g‖), ASAM (the same in rescaled coordinates) or m-sharpness resist that.
 
 * :func:`noisy_digits` — the data, with the mask of flipped labels.
 * :class:`Method` and :data:`METHODS` — what is compared; :func:`make_step` builds one
   optimizer step for a method (SGD, SAM, ASAM, stale ascent, m-sharpness).
 * :func:`train_method` / :func:`compare_methods` — runs over seeds, with λ_max, Keskar's
-  ε-sharpness and the fraction of flipped labels memorised at the end; :func:`paired_gaps`.
+  ε-sharpness and the fraction of flipped labels memorized at the end; :func:`paired_gaps`.
 * Cost: :func:`count_passes` (forward/backward passes per step: deterministic) and
   :func:`time_per_step` (wall time: noisy on a shared machine).
 
@@ -51,7 +51,7 @@ LR = 0.05
 MOMENTUM = 0.9
 BATCH_SIZE = 64
 WIDTH = 128
-#: Epochs (both modes: long enough to memorise) and the validation cadence (epochs).
+#: Epochs (both modes: long enough to memorize) and the validation cadence (epochs).
 EPOCHS = 100
 MEASURE_EVERY_EPOCHS = 10
 #: Keskar et al.'s box half-width factor for ε-sharpness.
@@ -176,7 +176,7 @@ class MethodRun:
         method: the :class:`Method`.
         seed: seeds the data split, the flipped labels, the initial weights and the batches.
         record: one row per measurement: ``epoch``, ``train_loss``, ``train_acc``, ``val_acc``.
-        end: the end point: ``val_acc``, ``best_val_acc``, ``train_acc``, ``memorised``
+        end: the end point: ``val_acc``, ``best_val_acc``, ``train_acc``, ``memorized``
             (fraction of flipped training labels the net predicts as given), ``lambda_max``
             (noisy training loss), ``eps_sharpness`` (Keskar, ε = 1e-3, in %), ``seconds``.
     """
@@ -196,7 +196,7 @@ def _end_point(model: nn.Module, noisy: NoisyDigits, record: pd.DataFrame,
     return {"val_acc": float(record["val_acc"].iloc[-1]),
             "best_val_acc": float(record["val_acc"].max()),
             "train_acc": float(record["train_acc"].iloc[-1]),
-            "memorised": float((predicted[noisy.flipped] == given[noisy.flipped]).mean()),
+            "memorized": float((predicted[noisy.flipped] == given[noisy.flipped]).mean()),
             "lambda_max": lambda_max(model, cross_entropy, data.X_train, data.y_train, tol=1e-3),
             "eps_sharpness": eps_sharpness(model, cross_entropy, data.X_train, data.y_train,
                                            eps=EPS).sharpness,

@@ -45,8 +45,8 @@ def _cases() -> list[tuple[str, list[torch.Tensor], float]]:
     def draw(*shape: int, scale: float) -> torch.Tensor:
         return scale * torch.randn(*shape, generator=generator, dtype=torch.float64)
 
-    # Tensors of very different norms, so per-tensor normalisation is visibly wrong, and
-    # ‖g‖ far from 1, so forgetting to normalise is too; ρ ≠ 1, so ρ² differs from ρ.
+    # Tensors of very different norms, so per-tensor normalization is visibly wrong, and
+    # ‖g‖ far from 1, so forgetting to normalize is too; ρ ≠ 1, so ρ² differs from ρ.
     return [
         ("a weight (4×3) and a bias (4,) with ‖g‖ ≈ 7, ρ = 0.05",
          [draw(4, 3, scale=2.0), draw(4, scale=0.1)], 0.05),
@@ -137,11 +137,11 @@ def _name_mistake(result: list[torch.Tensor], grads: list[torch.Tensor], rho: fl
          "the sign is flipped: ε̂ points *down*hill. SAM looks for the worst loss near θ, so "
          "it steps *up* the gradient: ε̂ = +ρ·g/‖g‖ (the descent comes afterwards)."),
         ([rho * g for g in grads],
-         f"it is ρ·g, not normalised: its norm is ρ·‖g‖ = {rho * norm:.3g} instead of ρ = "
+         f"it is ρ·g, not normalized: its norm is ρ·‖g‖ = {rho * norm:.3g} instead of ρ = "
          f"{rho:g}. Divide by ‖g‖, so that ε̂ lies on the sphere of radius ρ however large g "
          "is."),
         ([rho * g / max(float(torch.linalg.vector_norm(g)), 1e-300) for g in grads],
-         f"each tensor was normalised on its own, so ‖ε̂‖ = ρ·√{len(grads)} and the direction "
+         f"each tensor was normalized on its own, so ‖ε̂‖ = ρ·√{len(grads)} and the direction "
          "is no longer g's (small tensors such as biases get as much as large ones). Take ONE "
          "norm over all tensors together: ‖g‖ = √(Σ_t ‖g_t‖²)."),
         (reference_ascent(grads, rho * rho),

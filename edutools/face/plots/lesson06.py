@@ -114,7 +114,7 @@ def plot_generalization(table: pd.DataFrame, records: Mapping[tuple[str, int], p
                         ) -> Figure:
     """Left: validation accuracy per epoch (thin: each seed; thick: mean over seeds) per method.
     Then, per method, one dot per seed: final validation accuracy, fraction of flipped labels
-    memorised, λ_max and ε-sharpness at the end."""
+    memorized, λ_max and ε-sharpness at the end."""
     methods = list(dict.fromkeys(table["method"]))
     figure, axes = plt.subplots(1, 5, figsize=(20, 4))
     ax_curve = axes[0]
@@ -127,20 +127,20 @@ def plot_generalization(table: pd.DataFrame, records: Mapping[tuple[str, int], p
         mean = pd.concat(curves, axis=1).mean(axis=1)
         ax_curve.plot(mean.index, mean.to_numpy(), color=PALETTE[i], linewidth=2.2, label=name)
     ax_curve.set(xlabel="epoch", ylabel="validation accuracy (clean labels)", ylim=(0.6, 1.0),
-                 title="Learning, then memorising")
+                 title="Learning, then memorizing")
     ax_curve.legend(fontsize=8)
-    panels = [("val_acc", "final validation accuracy"),
-              ("memorised", "flipped labels memorised"),
-              ("lambda_max", "λ_max at the end"),
-              ("eps_sharpness", "ε-sharpness at the end (%)")]
-    for ax, (column, label) in zip(axes[1:], panels, strict=True):
+    panels = [("val_acc", "final validation accuracy", "Final validation accuracy"),
+              ("memorized", "flipped labels memorized", "Flipped labels memorized"),
+              ("lambda_max", "λ_max at the end", "Flatness: λ_max at the end"),
+              ("eps_sharpness", "ε-sharpness at the end (%)", "Flatness: ε-sharpness (Keskar)")]
+    for ax, (column, label, title) in zip(axes[1:], panels, strict=True):
         for i, name in enumerate(methods):
             values = table.loc[table["method"] == name, column].to_numpy(dtype=float)
             jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
             ax.plot(i + np.asarray(jitter), values, "o", color=PALETTE[i], alpha=0.8)
             ax.plot([i - 0.25, i + 0.25], [values.mean()] * 2, color=PALETTE[i], linewidth=2.5)
         ax.set_xticks(range(len(methods)), [m.split(",")[0] for m in methods], rotation=15)
-        ax.set(ylabel=label, title=label.capitalize())
+        ax.set(ylabel=label, title=title)
     figure.suptitle(f"Noisy digits over {table['seed'].nunique()} seed(s): dots = seeds, "
                     "bars = means", fontweight="bold")
     figure.tight_layout()

@@ -104,9 +104,9 @@ def test_the_m_sharpness_loop_follows_train_batch_order(monkeypatch):
                                   via_loop.record[["epoch", "train_acc", "val_acc"]],
                                   atol=2e-3, rtol=0)
     end = via_train.end
-    assert set(end) == {"val_acc", "best_val_acc", "train_acc", "memorised", "lambda_max",
+    assert set(end) == {"val_acc", "best_val_acc", "train_acc", "memorized", "lambda_max",
                         "eps_sharpness", "seconds"}
-    assert 0 <= end["memorised"] <= 1 and end["lambda_max"] > 0 and end["eps_sharpness"] >= 0
+    assert 0 <= end["memorized"] <= 1 and end["lambda_max"] > 0 and end["eps_sharpness"] >= 0
     assert end["best_val_acc"] >= end["val_acc"]
 
 
