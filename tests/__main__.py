@@ -78,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         outcomes = sweep(args.lesson[0], parse_seeds(args.seeds), fast=not args.full)
         return 0 if all(o.passed for o in outcomes) else 1
 
-    env = dict(os.environ, EDUTOOLS_QUIET="1", PYTHONUNBUFFERED="1",
+    # Lessons start from an empty result cache, as on a learner's first run: no result of an
+    # earlier run (or of precompute) is reused, so the times are cold times and every run computes.
+    cache = BUILD / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    env = dict(os.environ, EDUTOOLS_QUIET="1", PYTHONUNBUFFERED="1", EDUTOOLS_CACHE_DIR=str(cache),
                EDUTOOLS_LESSON_MODE="full" if args.full else "fast",
                EDUTOOLS_BUSY_NEIGHBOUR="1" if args.busy_neighbour else "0")
     command = [sys.executable, "-m", "pytest", "-p", "tests.nbreport"]

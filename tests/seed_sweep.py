@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -87,7 +88,11 @@ def sweep(lesson: str, seeds: list[int], *, workers: int = 2, fast: bool = True
     folder = BUILD / "seed_sweep" / notebook.stem
     folder.mkdir(parents=True, exist_ok=True)
     # One torch thread per kernel: two kernels share the two cores without oversubscribing.
-    os.environ.update(EDUTOOLS_THREADS="1", OMP_NUM_THREADS="1", EDUTOOLS_QUIET="1")
+    # A fresh result cache: every seed computes its runs (no result of an earlier sweep is reused).
+    cache = folder / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    os.environ.update(EDUTOOLS_THREADS="1", OMP_NUM_THREADS="1", EDUTOOLS_QUIET="1",
+                      EDUTOOLS_CACHE_DIR=str(cache))
     print(f"{notebook.name}: {len(seeds)} seeds, {workers} at a time", flush=True)
 
     def run(seed: int) -> SeedOutcome:

@@ -61,11 +61,20 @@ def slider_grids() -> list[SliderGrid]:
 
 
 def _compute(run: Callable[..., Any], params: dict[str, Any]) -> Any:
-    # Worker processes share the machine: one torch thread each (see edutools.ground.threads).
+    # Worker processes share the machine: one torch thread each (see edutools.ground.threads),
+    # and no progress bars: the one line per point below says what happened.
     import torch
 
+    quiet = os.environ.get("EDUTOOLS_QUIET")
+    os.environ["EDUTOOLS_QUIET"] = "1"
     torch.set_num_threads(1)
-    return run(**params)
+    try:
+        return run(**params)
+    finally:  # with n_jobs=1 this is the caller's process: leave its settings as they were
+        if quiet is None:
+            del os.environ["EDUTOOLS_QUIET"]
+        else:
+            os.environ["EDUTOOLS_QUIET"] = quiet
 
 
 @dataclass(frozen=True)
@@ -109,24 +118,29 @@ def precompute(grids: Sequence[SliderGrid], *, n_jobs: int = 2,
     failed: list[str] = []
     results = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_safe_compute)(grid.run, params) for grid, _, params in todo)
-    for (grid, cache, params), (value, error) in zip(todo, results, strict=True):
+    for (grid, cache, params), (value, error, seconds) in zip(todo, results, strict=True):
         label = f"{grid.lesson} {grid.name}: " + ", ".join(f"{k}={v}" for k, v in params.items())
         if error is None:
             cache.put(params, value)
         else:
             failed.append(f"{label}: {error}")
         if progress:
-            print(f"  {'ok  ' if error is None else 'FAIL'} {label}"
+            print(f"  {'ok  ' if error is None else 'FAIL'} {seconds:6.1f} s  {label}"
                   f"{'' if error is None else ' — ' + error}", flush=True)
     return PrecomputeReport(cached=cached, computed=len(todo) - len(failed),
                             failed=tuple(failed), seconds=time.perf_counter() - start)
 
 
-def _safe_compute(run: Callable[..., Any], params: dict[str, Any]) -> tuple[Any, str | None]:
+def _safe_compute(run: Callable[..., Any], params: dict[str, Any]
+                  ) -> tuple[Any, str | None, float]:
+    """(result, None, seconds), or (None, the error, seconds): one bad point must not lose the
+    others."""
+    start = time.perf_counter()
     try:
-        return _compute(run, params), None
-    except Exception as error:  # reported per point; one bad point must not lose the others
-        return None, f"{type(error).__name__}: {error}"
+        value, error = _compute(run, params), None
+    except Exception as failure:
+        value, error = None, f"{type(failure).__name__}: {failure}"
+    return value, error, time.perf_counter() - start
 
 
 def main(argv: Sequence[str] | None = None) -> int:

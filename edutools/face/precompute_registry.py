@@ -12,6 +12,7 @@ from __future__ import annotations
 from edutools.engine.experiments import (
     cohen_eos,
     eoss,
+    jelassi_li,
     large_batch,
     long_bartlett,
     momentum_eoss,
@@ -32,6 +33,14 @@ SLIDER_GRIDS: list[SliderGrid] = [
     SliderGrid(lesson="03", name="momentum β (full batch)",
                run=momentum_eoss.run_full_batch, grid=momentum_eoss.FULL_BATCH_GRID,
                fixed={"lr": 0.3, "num_steps": momentum_eoss.FULL_BATCH_SLIDER_STEPS, "seed": 0}),
+    # The momentum × batch-size panel: FAST-sized runs (momentum_eoss.PANEL) in both modes.
+    SliderGrid(lesson="03", name="momentum β × batch size B (plateau 2(1−β)/η)",
+               run=momentum_eoss.run_momentum_batch, grid=momentum_eoss.PANEL_GRID,
+               fixed={"seed": 0}),
+    # Jelassi–Li's momentum slider; the lesson's full mode runs PATCH_STEPS = 2000 steps.
+    SliderGrid(lesson="03", name="momentum γ (Jelassi–Li patches)",
+               run=jelassi_li.run_patch_momentum, grid=jelassi_li.SLIDER_GRID,
+               fixed={"seed": 0, "num_steps": 2000}),
     SliderGrid(lesson="04", name="batch size B × momentum β (noise scale)",
                run=large_batch.run_sgd, grid=large_batch.SLIDER_GRID,
                fixed={"lr": 0.05, "seed": 0, "num_epochs": 30}),

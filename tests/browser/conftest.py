@@ -25,7 +25,10 @@ from tests.browser.lab import LabServer, find_chromium, prepare_lessons, running
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-BROWSER_LESSONS = ("00", "03")  # the lessons the browser tests open (FAST copies)
+# The lessons the browser tests open (FAST copies); the every-panel benchmark opens all of them.
+ALL_PANELS = os.environ.get("EDUTOOLS_BROWSER_ALL_PANELS", "") not in ("", "0")
+BROWSER_LESSONS = (("00", "01", "02", "03", "04", "05", "06", "07") if ALL_PANELS
+                   else ("00", "03"))
 # Last resort against a hang: every wait has its own deadline, this bounds a whole test.
 TEST_TIMEOUT_S = (float(os.environ.get("EDUTOOLS_BROWSER_TIMEOUT_S", "1500"))
                   * float(os.environ.get("EDUTOOLS_BROWSER_SLACK", "1")))

@@ -8,6 +8,7 @@ forever, however slow the machine.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ HELPERS_JS = (Path(__file__).with_name("page_helpers.js")).read_text()
 HANDLE_ID = "edutools-test-slider-handle"
 PANEL_ID = "edutools-test-panel"
 POLL_S = 0.05  # how often a wait looks at the page while timing a slider
+# A run that failed: the panel's status line names the exception ("KeyError: 'lr'").
+PANEL_ERROR = re.compile(r"\b\w*(Error|Exception)\b:")
+UNMOVED_AFTER_S = 1.0  # a key that changed neither value nor panel by then did nothing
 
 
 class BrowserCheckError(AssertionError):
@@ -40,6 +44,8 @@ class SliderMove:
             settled (kernel idle, not busy, nothing changing for the settle time).
         figure_before, figure_after: fingerprints of the panel's images (``None``: no image).
         statuses: the distinct status texts seen meanwhile, in order.
+        figure_changes_s: seconds from the key press to each change of the figure (partial
+            curves while it trains, then the final one).
     """
 
     lesson: str
@@ -52,6 +58,23 @@ class SliderMove:
     figure_before: str | None
     figure_after: str | None
     statuses: tuple[str, ...] = field(default_factory=tuple)
+    figure_changes_s: tuple[float, ...] = field(default_factory=tuple)
+
+    @property
+    def error(self) -> str | None:
+        """The error the panel's status line reported at the end, if any."""
+        last = self.statuses[-1] if self.statuses else ""
+        return last if last and PANEL_ERROR.search(last) else None
+
+    @property
+    def longest_redraw_gap_s(self) -> float | None:
+        """The longest wait for a new figure, from the first feedback to the final figure: how
+        long the learner looked at an unchanged figure while the run went on (``None`` if the
+        panel never reacted)."""
+        if self.first_feedback_s is None:
+            return None
+        times = [self.first_feedback_s, *self.figure_changes_s]
+        return max((b - a for a, b in zip(times[:-1], times[1:], strict=True)), default=0.0)
 
     @property
     def figure_changed(self) -> bool:
@@ -176,6 +199,8 @@ class NotebookPage:
         The panel has settled when its figure differs from the one before, the kernel is idle,
         the status does not say it is busy, and neither figure nor status changed for
         ``settle_s``. The final time is that of the figure's last change, not of the settling.
+        A key that changed neither the value nor the panel within ``UNMOVED_AFTER_S`` (a slider
+        at the end of its range) returns at once, with ``value_after == value_before``.
         """
         outcome = self.page.evaluate(
             "(args) => window.__edutoolsTest.markSliderHandle(...args)",
@@ -192,6 +217,7 @@ class NotebookPage:
         last_figure, last_status = before["figure"], before["status"]
         last_change = last_any_change = 0.0
         statuses = [before["status"]]
+        figure_changes: list[float] = []
         deadline = start + timeout_s
         while True:
             state = self.panel_state(marker)
@@ -202,13 +228,18 @@ class NotebookPage:
                 last_any_change = now
                 if state["figure"] != last_figure:
                     last_change = now
+                    figure_changes.append(now)
                 last_figure, last_status = state["figure"], state["status"]
                 if state["status"] not in statuses:
                     statuses.append(state["status"])
             settled = (state["figure"] is not None and state["figure"] != before["figure"]
                        and not state["busy"] and now - last_any_change >= settle_s
                        and self.kernel_state().get("status") == "idle")
-            if settled:
+            unmoved = (now >= UNMOVED_AFTER_S and first_feedback is None
+                       and state["readouts"].get(label) == before["readouts"].get(label))
+            failed = (PANEL_ERROR.search(state["status"] or "") is not None
+                      and not state["busy"] and now - last_any_change >= settle_s)
+            if settled or unmoved or failed:  # unmoved: at the end of its range
                 break
             if time.perf_counter() > deadline:
                 self.screenshot(f"timeout_{Path(self.path).stem}_{key}")
@@ -221,7 +252,7 @@ class NotebookPage:
                           value_after=state["readouts"].get(label),
                           first_feedback_s=first_feedback, final_s=last_change,
                           figure_before=before["figure"], figure_after=state["figure"],
-                          statuses=tuple(statuses))
+                          statuses=tuple(statuses), figure_changes_s=tuple(figure_changes))
 
     def save(self, *, timeout_s: float = 60.0) -> dict[str, Any]:
         """Press Ctrl+S in the notebook; wait until saved; return the notebook read from disk."""

@@ -36,6 +36,9 @@ def record_slider(move: SliderMove, revisit: SliderMove | None) -> None:
         "first_feedback_s": None if move.first_feedback_s is None
         else round(move.first_feedback_s, 2),
         "final_figure_s": round(move.final_s, 2),
+        "figure_updates": len(move.figure_changes_s),
+        "longest_redraw_gap_s": None if move.longest_redraw_gap_s is None
+        else round(move.longest_redraw_gap_s, 2),
         "revisit_s": None if revisit is None else round(revisit.final_s, 2),
         "revisit_same_figure": None if revisit is None
         else revisit.figure_after == move.figure_before,
@@ -87,7 +90,8 @@ def markdown_lines() -> list[str]:
                   for row in _run_all]
     if _sliders:
         lines += ["", "| lesson | slider | values | first feedback (s) | final figure (s) | "
-                  "revisit (s) | same figure on revisit |", "|---|---|---|---:|---:|---:|:---:|"]
+                  "figure updates | longest wait for a redraw (s) | revisit (s) | "
+                  "same figure on revisit |", "|---|---|---|---:|---:|---:|---:|---:|:---:|"]
 
     def number(value: float | None) -> str:
         return "—" if value is None else f"{value:.2f}"
@@ -96,6 +100,7 @@ def markdown_lines() -> list[str]:
         same = {None: "—", True: "yes", False: "NO"}[row["revisit_same_figure"]]
         lines.append(f"| {row['lesson']} | {row['slider']} | {row['values']} | "
                      f"{number(row['first_feedback_s'])} | {number(row['final_figure_s'])} | "
+                     f"{row['figure_updates']} | {number(row['longest_redraw_gap_s'])} | "
                      f"{number(row['revisit_s'])} | {same} |")
     if _screenshots:
         lines += ["", "Screenshots: " + ", ".join(f"`{p}`" for p in _screenshots)]

@@ -73,7 +73,8 @@ def move_and_come_back(notebook: NotebookPage, marker: str, slider: str,
     report.record_screenshot(notebook.screenshot_panel(marker, f"{name}_back"))
     report.record_slider(move, revisit)
     where = f"{notebook.path}, slider {slider!r}"
-    failures = []
+    failures = [f"{where}: the panel reported {m.error!r} at {m.value_after}"
+                for m in (move, revisit) if m.error is not None]
     if move.value_after == move.value_before:
         failures.append(f"{where}: the key press did not move it ({move.value_before})")
     if move.first_feedback_s is None:

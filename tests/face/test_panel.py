@@ -99,6 +99,34 @@ def test_disk_cache_serves_a_new_panel_without_running(tmp_path):
     assert time.perf_counter() - start < 0.5
 
 
+def test_a_revisited_setting_swaps_its_kept_figure_in_without_drawing_again():
+    shown = []
+
+    def show(result, **params):
+        shown.append(result)
+        print(f"result {result}")  # text output is kept with the figures
+
+    def run(momentum, watch=None):
+        if watch is not None:  # in the background: a partial result, drawn but never kept
+            watch(-momentum)
+        return momentum
+
+    panel = widgets.slider_panel(run, show, {"momentum": widgets.momentum_slider(0.5)},
+                                 redraw_interval=0.0)
+    panel.refresh()
+    first = panel.output.outputs
+    panel.sliders["momentum"].value = 0.7
+    panel.wait()
+    assert shown == [0.5, -0.7, 0.7]
+    panel.sliders["momentum"].value = 0.5  # back: the kept outputs, show() not called
+    assert shown == [0.5, -0.7, 0.7] and panel.output.outputs == first
+    assert panel.last_timing["cached"]
+    panel.remember(0.55, momentum=0.5)  # a new result for the setting is drawn afresh
+    panel.sliders["momentum"].value = 0.7
+    panel.sliders["momentum"].value = 0.5
+    assert shown[-1] == 0.55 and "result 0.55" in str(panel.output.outputs)
+
+
 def test_module_level_runs_get_a_versioned_disk_cache_and_lambdas_none():
     from edutools.ground.theory import gd_edge
 

@@ -147,13 +147,21 @@ def edge_run_from(result: TrainResult) -> EdgeRun:
 
 def gd_edge_run(*, lr: float, seed: int = 0, num_steps: int = NUM_STEPS,
                 measure_every: int = MEASURE_EVERY, fast: bool = False,
-                watch: Callable[[pd.DataFrame], None] | None = None) -> EdgeRun:
+                watch: Callable[[EdgeRun], None] | None = None) -> EdgeRun:
     """:func:`train_gd` as a slider's run function: returns an :class:`EdgeRun` (no model).
-    ``fast`` caps ``num_steps`` at :data:`FAST_NUM_STEPS`."""
+    ``fast`` caps ``num_steps`` at :data:`FAST_NUM_STEPS`. ``watch`` receives a partial
+    :class:`EdgeRun` (the record so far, no step losses yet) after every measurement, so a
+    slider panel draws it like the final one."""
     if fast:
         num_steps = min(num_steps, FAST_NUM_STEPS)
+
+    def on_record(record: pd.DataFrame) -> None:
+        watch(EdgeRun(lr=lr, num_steps=num_steps, record=record, step_losses=np.empty(0),
+                      diverged_at=None, message="running", seconds=0.0))
+
     return edge_run_from(train_gd(lr=lr, num_steps=num_steps, seed=seed,
-                                  measure_every=measure_every, watch=watch))
+                                  measure_every=measure_every,
+                                  watch=None if watch is None else on_record))
 
 
 def gd_lr_sweep(lrs: Iterable[float], *, seed: int = 0, num_steps: int = NUM_STEPS,
@@ -171,7 +179,8 @@ def gd_lr_sweep(lrs: Iterable[float], *, seed: int = 0, num_steps: int = NUM_STE
             continue
         finished = {key: run.record for key, run in runs.items()}
         on_record = (None if watch is None else
-                     lambda record, lr=lr, finished=finished: watch({**finished, lr: record}))
+                     lambda partial, lr=lr, finished=finished:
+                     watch({**finished, lr: partial.record}))
         runs[lr] = gd_edge_run(lr=lr, seed=seed, num_steps=num_steps,
                                measure_every=measure_every, watch=on_record)
     return dict(sorted(runs.items()))

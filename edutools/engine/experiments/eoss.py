@@ -74,11 +74,14 @@ class SGDRun:
                    config={**result.config, **extra_config})
 
 
-def watch_record(watch: Watch | None) -> Callable[[pd.DataFrame], None] | None:
-    """Adapt a ``watch(SGDRun)`` callback to ``train``'s ``watch(record)``; ``None`` stays."""
+def watch_record(watch: Watch | None, **config: Any) -> Callable[[pd.DataFrame], None] | None:
+    """Adapt a ``watch(SGDRun)`` callback to ``train``'s ``watch(record)``; ``None`` stays.
+
+    ``config``: the run's settings (``lr``, ``batch_size``, …), given to every partial run, so
+    that code drawing a partial run finds them where it finds them in the final one."""
     if watch is None:
         return None
-    return lambda record: watch(SGDRun(record=record))
+    return lambda record: watch(SGDRun(record=record, config=dict(config)))
 
 
 def run_teacher(*, batch_size: int, lr: float = 0.2, num_steps: int = 4000, seed: int = 0,
@@ -94,7 +97,9 @@ def run_teacher(*, batch_size: int, lr: float = 0.2, num_steps: int = 4000, seed
                 device=teacher.device)
     result = train(model, teacher, lr=lr, num_steps=num_steps, batch_size=batch_size,
                    loss_fn="half_mse", measure_every=100, callbacks=[LambdaMaxMeter()], seed=seed,
-                   description=f"B={batch_size}", watch=watch_record(watch))
+                   description=f"B={batch_size}",
+                   watch=watch_record(watch, lr=lr, batch_size=batch_size, num_steps=num_steps,
+                                      momentum=0.0, seed=seed))
     return SGDRun.from_train(result)
 
 
@@ -120,7 +125,8 @@ def run_memorise(*, seed: int, batch_size: int = 8, lr: float = 0.5, num_steps: 
     result = train(model, task, lr=lr, num_steps=num_steps, batch_size=batch_size,
                    loss_fn="half_mse", measure_every=100 if num_steps <= 5000 else 500,
                    callbacks=meters, seed=seed, description=f"B={batch_size}, seed {seed}",
-                   watch=watch_record(watch))
+                   watch=watch_record(watch, lr=lr, batch_size=batch_size, num_steps=num_steps,
+                                      momentum=0.0, seed=seed))
     return SGDRun.from_train(result)
 
 

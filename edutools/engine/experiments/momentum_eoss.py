@@ -60,7 +60,8 @@ def run_full_batch(*, momentum: float, nesterov: bool = False, lr: float = 0.3,
                    num_steps=num_steps, loss_fn="half_mse", measure_every=100,
                    callbacks=[LambdaMaxMeter()], seed=seed,
                    description=f"{'Nesterov' if nesterov else 'heavy ball'} β={momentum}",
-                   watch=watch_record(watch))
+                   watch=watch_record(watch, lr=lr, momentum=momentum, nesterov=nesterov,
+                                      num_steps=num_steps, batch_size=None, seed=seed))
     return SGDRun.from_train(result)
 
 
@@ -83,7 +84,8 @@ def run_sgdm(*, batch_size: int, momentum: float = 0.5, lr: float = 0.3, num_ste
     result = train(model, task, lr=lr, momentum=momentum, batch_size=batch_size,
                    num_steps=num_steps, loss_fn="half_mse", measure_every=num_steps // 20,
                    callbacks=meters, seed=seed, description=f"B={batch_size}, β={momentum}",
-                   watch=watch_record(watch))
+                   watch=watch_record(watch, lr=lr, momentum=momentum, batch_size=batch_size,
+                                      num_steps=num_steps, seed=seed, num_train=task.num_train))
     return SGDRun.from_train(result, num_train=task.num_train)
 
 

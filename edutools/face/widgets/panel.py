@@ -78,6 +78,9 @@ class ExperimentPanel:
             cache, for the latest slider move.
     """
 
+    #: How many settings' rendered figures a panel keeps in memory (a PNG is ~50–150 kB).
+    MAX_DRAWN = 64
+
     def __init__(self, run: Callable[..., Any], show: Callable[..., Any],
                  sliders: Mapping[str, widgets.ValueWidget], *, fixed: Mapping[str, Any] | None,
                  cache: dict[Hashable, Any] | None, disk_cache: ResultCache | None,
@@ -100,6 +103,7 @@ class ExperimentPanel:
         self._generation = 0
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
+        self._drawn: dict[Hashable, tuple[Any, tuple[dict[str, Any], ...]]] = {}
         for slider in self.sliders.values():
             slider.observe(self._on_change, names="value")
 
@@ -149,8 +153,17 @@ class ExperimentPanel:
 
     # -- drawing -------------------------------------------------------------------------------
 
-    def draw(self, result: Any, params: Mapping[str, Any]) -> None:
-        """Draw ``result`` into the output widget (figures as images, printed text as text)."""
+    def draw(self, result: Any, params: Mapping[str, Any], *, final: bool = True) -> None:
+        """Draw ``result`` into the output widget (figures as images, printed text as text).
+
+        A final result's rendered outputs are kept in memory (:attr:`MAX_DRAWN` settings), so
+        going back to a setting only swaps images in: rendering a figure to PNG alone can take
+        most of a second on a busy laptop. ``final=False`` (partial curves) is never kept."""
+        key = self.key(**params)
+        kept = self._drawn.get(key) if final else None
+        if kept is not None and kept[0] is result:
+            self.output.outputs = kept[1]
+            return
         with self._lock, _collect_figures() as figures, \
                 contextlib.redirect_stdout(io.StringIO()) as text:
             self._show(result, **params)
@@ -161,6 +174,11 @@ class ExperimentPanel:
         if text.getvalue():
             outputs.append_stdout(text.getvalue())
         self.output.outputs = outputs.outputs
+        if final:
+            self._drawn.pop(key, None)
+            self._drawn[key] = (result, outputs.outputs)
+            while len(self._drawn) > self.MAX_DRAWN:  # dicts keep insertion order: drop oldest
+                self._drawn.pop(next(iter(self._drawn)))
 
     def refresh(self) -> None:
         """Compute (or fetch) and draw the current setting, in this thread."""
@@ -217,8 +235,9 @@ class ExperimentPanel:
                 raise RunCancelled(f"slider moved on from {_describe(params)}")
             now = time.perf_counter()
             if now - last_draw[0] >= self.redraw_interval:
-                self.draw(partial, params)
-                last_draw[0] = time.perf_counter()
+                # Counted from the start of a draw, so drawing time does not stretch the gaps.
+                last_draw[0] = now
+                self.draw(partial, params, final=False)
 
         ticker = threading.Thread(target=tick, daemon=True)
         ticker.start()
@@ -273,7 +292,7 @@ def slider_panel(run: Callable[..., Any], show: Callable[..., Any],
                  fixed: Mapping[str, Any] | None = None,
                  cache: dict[Hashable, Any] | None = None,
                  disk_cache: ResultCache | bool | None = True,
-                 redraw_interval: float = 1.0, background: bool = True) -> ExperimentPanel:
+                 redraw_interval: float = 0.75, background: bool = True) -> ExperimentPanel:
     """Bind ``sliders`` (parameter name → widget) to ``run`` and ``show``.
 
     Args:
@@ -285,7 +304,8 @@ def slider_panel(run: Callable[..., Any], show: Callable[..., Any],
         cache: an in-memory dict to share between panels (or with a precomputation loop).
         disk_cache: ``True`` (default) = the disk cache of ``run``'s module
             (:func:`disk_cache_for`), ``False``/``None`` = none, or a ``ResultCache``.
-        redraw_interval: least seconds between two redraws of partial results.
+        redraw_interval: least seconds between the starts of two redraws of partial results
+            (default 0.75: with the drawing itself, a new figure at least once a second).
         background: run slider moves in a background thread (default); ``False`` runs them in
             the thread that moved the slider.
     """

@@ -85,7 +85,8 @@ def test_short_gd_run_is_an_edge_run_without_model(monkeypatch):
     assert isinstance(run, EdgeRun) and run.record["step"].tolist() == [0, 10, 20]
     assert len(run.step_losses) == 20 and run.diverged_at is None
     assert np.all(run.record["lambda_max"] > 0) and run.edge == pytest.approx(10.0)
-    assert [len(r) for r in seen] == [1, 2, 3]
+    assert [len(partial.record) for partial in seen] == [1, 2, 3]
+    assert all(isinstance(partial, EdgeRun) and partial.lr == 0.2 for partial in seen)
     assert pickle.loads(pickle.dumps(run)).record.equals(run.record)
     # fast caps the budget at FAST_NUM_STEPS.
     asked = {}
@@ -102,7 +103,7 @@ def test_lr_sweep_reuses_done_runs_and_watches_all_records(monkeypatch):
         trained.append(lr)
         run = _edge_run(lr, [0.5, 1.0])
         if watch is not None:
-            watch(run.record)
+            watch(run)  # partial runs are EdgeRuns, like the final one
         return run
 
     monkeypatch.setattr(cohen_eos, "gd_edge_run", fake_run)
