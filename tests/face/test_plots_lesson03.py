@@ -14,26 +14,11 @@ from edutools.engine.experiments.heavy_ball import run_quadratics  # noqa: E402
 from edutools.engine.experiments.jelassi_li import PatchCurve  # noqa: E402
 from edutools.face.plots import lesson03 as figures  # noqa: E402
 from edutools.ground.theory.quadratic import stability_region  # noqa: E402
+from tests.face.fakes import dashed_at, fake_sgd_run  # noqa: E402
 
 
 def run(scale=1.0, with_bs=True):
-    steps = np.arange(0, 1001, 100)
-    record = pd.DataFrame({"step": steps, "train_loss": np.exp(-steps / 300),
-                           "lambda_max": scale * (1 - np.exp(-steps / 200))})
-    if with_bs:
-        record["batch_sharpness"] = 0.5 * scale * (1 - np.exp(-steps / 300))
-    return SGDRun(record=record, step_losses=np.exp(-np.arange(1000) / 300), config={})
-
-
-def dashed_at(ax, value):
-    return [line for line in ax.get_lines() if line.get_linestyle() == "--"
-            and np.allclose(line.get_ydata(), value)]
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+    return fake_sgd_run(scale, batch_sharpness_factor=0.5, with_bs=with_bs)
 
 
 def test_quadratic_panel_shows_both_regions_and_the_three_rules():

@@ -4,10 +4,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
 from torch import nn  # noqa: E402
 
 from edutools.engine.experiments.keskar import BatchComparison  # noqa: E402
@@ -34,12 +32,6 @@ def fake_run(lr=0.05, batch_size=16, momentum=0.0):
                            "batch_size": batch_size})
     return SgdRun(record=record, step_losses=np.ones(60), momentum=momentum, seed=0,
                   diverged=False)
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def test_training_to_target_has_two_labelled_panels_and_the_target():

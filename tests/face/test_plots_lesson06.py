@@ -4,10 +4,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
 
 from edutools.engine.experiments.long_bartlett import (  # noqa: E402
     SamEdgeRun,
@@ -16,12 +14,6 @@ from edutools.engine.experiments.long_bartlett import (  # noqa: E402
 )
 from edutools.engine.experiments.sam_momentum import MomentumRun  # noqa: E402
 from edutools.face.plots import lesson06 as figures  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def titles(figure):

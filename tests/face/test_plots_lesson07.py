@@ -4,7 +4,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
@@ -13,12 +12,6 @@ from edutools.engine.experiments.capstone_analysis import CapstonePicks  # noqa:
 from edutools.face.plots import lesson07 as figures  # noqa: E402
 
 MOMENTA, BATCHES = (0.0, 0.9), (32, 256)
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 @pytest.fixture

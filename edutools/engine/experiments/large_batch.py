@@ -21,6 +21,7 @@ import pandas as pd
 
 from edutools.engine.experiments.keskar import curve_gap
 from edutools.engine.training import Phase, train
+from edutools.engine.training.result import SteppedRun
 from edutools.ground.data import teacher_task
 from edutools.ground.models import mlp
 from edutools.ground.theory import noise_scale
@@ -38,7 +39,7 @@ SLIDER_GRID = {"batch_size": (16, 32, 64), "momentum": (0.0, 0.25, 0.5, 0.75)}
 
 
 @dataclass(frozen=True, eq=False)
-class SgdRun:
+class SgdRun(SteppedRun):
     """One SGD run on the teacher task, measured once per epoch.
 
     Attributes:
@@ -56,15 +57,6 @@ class SgdRun:
     seed: int
     diverged: bool
 
-    @property
-    def num_steps(self) -> int:
-        """Optimizer steps taken."""
-        return len(self.step_losses)
-
-    @property
-    def final(self) -> dict[str, float]:
-        """The last record row as a dict."""
-        return self.record.iloc[-1].to_dict()
 
 
 def _per_epoch(record: pd.DataFrame, lr: float, batch_size: int, steps_per_epoch: int

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from edutools.engine.training import train
+from edutools.engine.training.result import RecordedRun
 from edutools.ground.data import Dataset, load_mnist_subset
 from edutools.ground.models import mlp
 from edutools.ground.validation import check_positive_int
@@ -54,7 +55,7 @@ def mnist_data(seed: int = 0) -> Dataset:
 
 
 @dataclass(frozen=True)
-class SeedNetworkRun:
+class SeedNetworkRun(RecordedRun):
     """One training run of the seed network, summarised.
 
     Attributes:
@@ -91,11 +92,6 @@ class SeedNetworkRun:
     diverged_at: int | None
     message: str
     seconds: float
-
-    @property
-    def final(self) -> dict[str, float]:
-        """The last record row as a dict (as ``TrainResult.final``)."""
-        return self.record.iloc[-1].to_dict()
 
     def summary(self) -> dict[str, float]:
         """The settings and final numbers as one flat row (for a results table)."""

@@ -68,8 +68,30 @@ class Callback(Protocol):
     def __call__(self, state: TrainState) -> Mapping[str, float] | None: ...
 
 
+class RecordedRun:
+    """What every run with a ``record`` (one row per measurement) offers: its last row."""
+
+    record: pd.DataFrame
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The last record row as a dict."""
+        return self.record.iloc[-1].to_dict()
+
+
+class SteppedRun(RecordedRun):
+    """A :class:`RecordedRun` that also kept the mini-batch loss of every step."""
+
+    step_losses: np.ndarray
+
+    @property
+    def num_steps(self) -> int:
+        """Optimizer steps actually taken (fewer than asked if the run stopped early)."""
+        return len(self.step_losses)
+
+
 @dataclass(frozen=True)
-class TrainResult:
+class TrainResult(SteppedRun):
     """Outcome of :func:`train`.
 
     Attributes:
@@ -95,16 +117,6 @@ class TrainResult:
     message: str
     seconds: float
     config: dict[str, Any]
-
-    @property
-    def num_steps(self) -> int:
-        """Optimizer steps actually taken (fewer than asked if the run stopped early)."""
-        return len(self.step_losses)
-
-    @property
-    def final(self) -> dict[str, float]:
-        """The last record row as a dict."""
-        return self.record.iloc[-1].to_dict()
 
     def __repr__(self) -> str:
         return f"TrainResult({self.message}; {len(self.record)} measurements, {self.seconds:.1f} s)"
