@@ -23,7 +23,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "softplus": nn.Softplus,
     "identity": nn.Identity,
 }
-INITS = ("lecun", "torch")
+INITS = ("lecun", "glorot", "torch")
 
 #: A loss: ``loss_fn(outputs, targets)`` → scalar tensor, a mean over samples.
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -39,7 +39,10 @@ def mlp(widths: Sequence[int], *, activation: str = "tanh", init: str = "lecun",
         widths: layer widths including input and output, e.g. ``[20, 64, 64, 4]``.
         activation: one of ``tanh, relu, gelu, elu, softplus, identity``.
         init: ``"lecun"`` draws weights from N(0, 1/fan_in) with zero biases (the
-            edge-of-stability papers' choice); ``"torch"`` keeps PyTorch's default uniform init.
+            edge-of-stability papers' choice); ``"glorot"`` draws them from
+            U(±√(6/(fan_in + fan_out))) with zero biases (Keras' ``Dense`` default, so the
+            seed's Keras network is ported faithfully); ``"torch"`` keeps PyTorch's default,
+            U(±1/√fan_in) for weights *and* biases.
         init_scale: multiplies every weight after initialisation (COURSE.md's "init ×0.3").
         dropout: probability of dropping a hidden unit (after each hidden activation); 0 = none.
         bias: whether linear layers have biases.
@@ -79,6 +82,13 @@ def _initialise(linear: nn.Linear, *, init: str, scale: float,
             weight = torch.randn(linear.weight.shape, generator=generator,
                                  dtype=linear.weight.dtype)
             linear.weight.copy_(weight * std)
+            if linear.bias is not None:
+                linear.bias.zero_()
+        elif init == "glorot":
+            bound = math.sqrt(6.0 / (linear.in_features + linear.out_features))
+            fresh = torch.rand(linear.weight.shape, generator=generator,
+                               dtype=linear.weight.dtype)
+            linear.weight.copy_((2 * fresh - 1) * bound)
             if linear.bias is not None:
                 linear.bias.zero_()
         else:

@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from edutools.engine.experiments.seed_network import seed_network_model
 from edutools.engine.grid import run_grid
 from edutools.engine.sharpness import batch_sharpness, lambda_max
 from edutools.engine.training import train
 from edutools.ground.data import Dataset, load_mnist_subset
-from edutools.ground.models import cross_entropy, mlp
+from edutools.ground.models import cross_entropy
 from edutools.ground.theory import momentum_edge, small_batch_momentum_edge
 from edutools.ground.validation import check_fraction, check_positive_int
 
@@ -46,7 +47,6 @@ PROXIES: tuple[str, ...] = ("loss_var", "grad_norm", "val_jitter")
 #: Per-epoch curves a run returns (for the slider panel).
 CURVES: tuple[str, ...] = ("train_loss", "val_loss", "val_acc", "loss_var", "grad_norm",
                            "val_jitter")
-HIDDEN_WIDTH, DROPOUT = 128, 0.2
 
 
 @dataclass(frozen=True)
@@ -153,8 +153,7 @@ def capstone_run(*, momentum: float, batch_size: int, lr: float, epochs: int, nu
     target_acc = check_fraction(target_acc, name="target_acc")
     data = _digits(int(seed), int(num_train))
     steps_per_epoch = data.num_train // batch_size
-    model = mlp([data.input_dim, HIDDEN_WIDTH, data.num_classes], activation="relu",
-                dropout=DROPOUT, init="torch", seed=seed, device=data.device)
+    model = seed_network_model(data, seed=seed)
     result = train(model, data, lr=lr, momentum=momentum, batch_size=batch_size,
                    num_steps=epochs * steps_per_epoch, measure_every=steps_per_epoch,
                    loss_fn="cross_entropy", seed=seed, progress=False)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from torch import nn
 
 from edutools.engine.training import train
 from edutools.engine.training.result import RecordedRun
@@ -30,7 +31,8 @@ from edutools.ground.validation import check_positive_int
 
 __all__ = ["BATCH_SIZES", "DROPOUT", "EPOCHS", "FAST_EPOCHS", "HIDDEN_WIDTH", "LR", "MOMENTA",
            "SLIDER_GRID", "SeedNetworkRun", "mnist_data", "seed_network_frame",
-           "seed_network_table", "summarise_seed_network", "train_seed_network"]
+           "seed_network_model", "seed_network_table", "summarise_seed_network",
+           "train_seed_network"]
 
 #: The course's grid: momentum β × batch size B (lesson 00's sliders, lesson 07's capstone).
 MOMENTA: tuple[float, ...] = (0.0, 0.5, 0.9, 0.95, 0.99)
@@ -132,6 +134,19 @@ def summarise_seed_network(record: pd.DataFrame, *, momentum: float, batch_size:
         seconds=float(seconds))
 
 
+def seed_network_model(data: Dataset, *, seed: int) -> nn.Sequential:
+    """The seed's Keras network in PyTorch, initialised as Keras does.
+
+    ``Flatten(28×28) → Dense(128, ReLU) → Dropout(0.2) → Dense(10)``, softmax folded into the
+    cross-entropy loss; kernels glorot-uniform U(±√(6/(fan_in + fan_out))) and biases zero, as
+    Keras' ``Dense`` defaults (PyTorch's own default, U(±1/√fan_in) for weights and biases, trains
+    measurably slower in the first epoch). ``seed`` fixes the initial weights: equal for every
+    momentum, batch size and learning rate of a seed.
+    """
+    return mlp([data.input_dim, HIDDEN_WIDTH, data.num_classes], activation="relu",
+               dropout=DROPOUT, init="glorot", seed=seed, device=data.device)
+
+
 def train_seed_network(*, momentum: float, batch_size: int, lr: float = LR,
                        epochs: int | None = None, seed: int = 0, fast: bool = False,
                        watch: Watch | None = None) -> SeedNetworkRun:
@@ -161,8 +176,7 @@ def train_seed_network(*, momentum: float, batch_size: int, lr: float = LR,
                          f"got {batch_size!r}")
     settings = dict(momentum=momentum, batch_size=int(batch_size), lr=lr, epochs=epochs,
                     seed=seed)
-    model = mlp([data.input_dim, HIDDEN_WIDTH, data.num_classes], activation="relu",
-                dropout=DROPOUT, init="torch", seed=seed, device=data.device)
+    model = seed_network_model(data, seed=seed)
     steps_per_epoch = data.num_train // batch_size
     on_record = (None if watch is None
                  else lambda record: watch(summarise_seed_network(record, **settings)))
