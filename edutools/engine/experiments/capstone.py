@@ -26,15 +26,17 @@ import pandas as pd
 from edutools.engine.experiments.seed_network import seed_network_model
 from edutools.engine.grid import run_grid
 from edutools.engine.sharpness import batch_sharpness, lambda_max
+from edutools.engine.sharpness.meters import BatchSharpnessMeter, LambdaMaxMeter
 from edutools.engine.training import train
 from edutools.ground.data import Dataset, load_mnist_subset
 from edutools.ground.models import cross_entropy
 from edutools.ground.theory import momentum_edge, small_batch_momentum_edge
 from edutools.ground.validation import check_fraction, check_positive_int
 
-__all__ = ["CAPSTONE_LR", "CURVES", "LR_FACTORS", "PROXIES", "SLIDER_GRID", "CapstoneSettings",
-           "capstone_configurations", "capstone_curves", "capstone_run", "capstone_settings",
-           "epochs_to_reach", "run_capstone_grid"]
+__all__ = ["CAPSTONE_LR", "CURVATURE_CONFIGS", "CURVES", "LR_FACTORS", "PROXIES", "SLIDER_GRID",
+           "CapstoneSettings", "capstone_configurations", "capstone_curvature_run",
+           "capstone_curves", "capstone_run", "capstone_settings", "epochs_to_reach",
+           "run_capstone_grid", "run_curvature_runs"]
 
 #: The course's grid (lesson 00's sliders): momentum β × batch size B, and the seed recipe's η.
 SLIDER_GRID: dict[str, tuple[Any, ...]] = {"momentum": (0.0, 0.5, 0.9, 0.95, 0.99),
@@ -143,7 +145,10 @@ def capstone_run(*, momentum: float, batch_size: int, lr: float, epochs: int, nu
         the interpolated epoch where validation accuracy first reaches ``target_acc``, NaN if
         never); the proxies of :data:`PROXIES` and
         ``relative_loss_var`` (loss variance / training loss²) as medians over the second half;
-        ``lambda_max`` and ``batch_sharpness`` at the end (eval mode, NaN after a divergence),
+        ``lambda_max`` and ``batch_sharpness`` at the end, with ``batch_sharpness_se`` (the
+        standard error over the ``curvature_batches`` batches), both measured in eval mode
+        (dropout off: the curvature of the network that is evaluated, while SGD descends the
+        dropout loss), NaN after a divergence;
         the edges ``upper_edge`` = 2(1+β)/η and ``lower_edge`` = 2(1−β)/η, the ratios
         ``lambda_ratio`` = λ_max/upper and ``bs_ratio`` = batch sharpness/lower, and
         ``edge_ratio`` = the larger ratio (1 = on the nearest edge); ``diverged``; and one list
@@ -161,13 +166,14 @@ def capstone_run(*, momentum: float, batch_size: int, lr: float, epochs: int, nu
     val_acc = record["val_acc"].to_numpy(dtype=float)
     upper, lower = momentum_edge(lr, momentum), small_batch_momentum_edge(lr, momentum)
     if result.diverged:
-        sharpness = bs = math.nan
+        sharpness = bs = bs_se = math.nan
     else:
         sharpness = lambda_max(model, cross_entropy, data.X_train, data.y_train, tol=1e-3,
                                seed=seed)
-        bs = batch_sharpness(model, cross_entropy, data.X_train, data.y_train,
-                             batch_size=batch_size, num_batches=curvature_batches,
-                             seed=seed).mean
+        measured = batch_sharpness(model, cross_entropy, data.X_train, data.y_train,
+                                   batch_size=batch_size, num_batches=curvature_batches,
+                                   seed=seed)
+        bs, bs_se = measured.mean, measured.standard_error
     out: dict[str, Any] = {
         "final_val_acc": float(val_acc[-1]),
         "best_val_acc": float(np.nanmax(val_acc)),
@@ -175,7 +181,7 @@ def capstone_run(*, momentum: float, batch_size: int, lr: float, epochs: int, nu
         **{name: _second_half(record[name].to_numpy(dtype=float)) for name in PROXIES},
         "relative_loss_var": _second_half(
             (record["loss_var"] / record["train_loss"] ** 2).to_numpy(dtype=float)),
-        "lambda_max": sharpness, "batch_sharpness": bs,
+        "lambda_max": sharpness, "batch_sharpness": bs, "batch_sharpness_se": bs_se,
         "upper_edge": upper, "lower_edge": lower,
         "lambda_ratio": sharpness / upper, "bs_ratio": bs / lower,
         "edge_ratio": max(sharpness / upper, bs / lower),
@@ -183,6 +189,56 @@ def capstone_run(*, momentum: float, batch_size: int, lr: float, epochs: int, nu
     }
     out.update({f"{name}_curve": record[name].to_numpy(dtype=float) for name in CURVES})
     return out
+
+
+#: Configurations whose curvature lesson 07 follows over training, each at η and 2η: the seed
+#: recipe (far below its edge), and β = 0.99 with the smallest and the largest batch (the same
+#: effective step η/(1−β) and the same edge 2(1−β)/η, noise scales η/(B(1−β)) 8× apart).
+CURVATURE_CONFIGS: tuple[dict[str, Any], ...] = (
+    {"momentum": 0.9, "batch_size": 64}, {"momentum": 0.99, "batch_size": 32},
+    {"momentum": 0.99, "batch_size": 256})
+
+
+def capstone_curvature_run(*, momentum: float, batch_size: int, lr: float, epochs: int,
+                           num_train: int, curvature_batches: int, seed: int) -> dict[str, Any]:
+    """The seed network trained as in :func:`capstone_run`, with λ_max and batch sharpness
+    measured after every epoch; a :func:`run_grid` run function (same data, init and batches).
+
+    Returns per-epoch lists (epochs 0…``epochs``): ``lambda_max_curve``,
+    ``batch_sharpness_curve`` and ``batch_sharpness_se_curve`` (eval mode, dropout off; fresh
+    batches of size B each epoch), ``train_loss_curve``, ``val_acc_curve``; and the edges
+    ``upper_edge`` = 2(1+β)/η and ``lower_edge`` = 2(1−β)/η, ``final_val_acc``, ``diverged``.
+    """
+    epochs = check_positive_int(epochs, name="epochs")
+    data = _digits(int(seed), int(num_train))
+    steps_per_epoch = data.num_train // batch_size
+    model = seed_network_model(data, seed=seed)
+    meters = [LambdaMaxMeter(tol=1e-3),
+              BatchSharpnessMeter(num_batches=curvature_batches, seed=seed)]
+    result = train(model, data, lr=lr, momentum=momentum, batch_size=batch_size,
+                   num_steps=epochs * steps_per_epoch, measure_every=steps_per_epoch,
+                   loss_fn="cross_entropy", seed=seed, progress=False, callbacks=meters)
+    record = result.record
+    out: dict[str, Any] = {
+        f"{name}_curve": record[name].to_numpy(dtype=float) if name in record else
+        np.full(len(record), math.nan)
+        for name in ("lambda_max", "batch_sharpness", "batch_sharpness_se", "train_loss",
+                     "val_acc")}
+    out.update(upper_edge=momentum_edge(lr, momentum),
+               lower_edge=small_batch_momentum_edge(lr, momentum),
+               final_val_acc=float(record["val_acc"].iloc[-1]), diverged=bool(result.diverged))
+    return out
+
+
+def run_curvature_runs(settings: CapstoneSettings, *, n_jobs: int | None = 2,
+                       backend: str | None = None, cache: Any = True) -> pd.DataFrame:
+    """:func:`capstone_curvature_run` for every :data:`CURVATURE_CONFIGS` entry at η and 2η,
+    first seed of ``settings`` (through :func:`run_grid`: parallel and cached)."""
+    configurations = [{**c, "lr": settings.lr * f} for f in (1.0, 2.0) for c in CURVATURE_CONFIGS]
+    fixed = {k: v for k, v in settings.fixed.items() if k != "target_acc"}
+    return run_grid(capstone_curvature_run, configurations, seeds=settings.seeds[:1],
+                    fixed=fixed, n_jobs=n_jobs, backend=backend, cache=cache,
+                    num_samples=settings.num_train)
 
 
 def capstone_configurations(settings: CapstoneSettings) -> list[dict[str, Any]]:

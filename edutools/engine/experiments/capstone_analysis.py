@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["CONFIG", "CapstonePicks", "RobustScore", "find_run", "grid_summary",
-           "pick_configurations", "proxy_edge_correlations", "robust_score", "robustness_table"]
+__all__ = ["CONFIG", "CapstonePicks", "PickUncertainty", "RobustScore", "find_run",
+           "grid_summary", "pick_configurations", "pick_uncertainty", "proxy_edge_correlations",
+           "robust_score", "robustness_table", "worst_run_score"]
 
 #: The columns that name a configuration (besides ``lr`` and ``seed``).
 CONFIG: list[str] = ["momentum", "batch_size"]
@@ -174,3 +175,68 @@ def proxy_edge_correlations(runs: pd.DataFrame, *, lr: float,
         results.append({"proxy": proxy, "rho": float(rho), "p_value": float(p_value),
                         "n": int(keep.sum())})
     return pd.DataFrame(results)
+
+
+def worst_run_score(acc_at_lr: Sequence[float], acc_at_half_lr: Sequence[float],
+                    acc_at_double_lr: Sequence[float]) -> float:
+    """An alternative robust score: the worst single run over every seed at η/2, η and 2η
+    (no averaging at all; the most pessimistic reading of the same runs)."""
+    return float(min(np.min(np.asarray(a, dtype=float))
+                     for a in (acc_at_lr, acc_at_half_lr, acc_at_double_lr)))
+
+
+@dataclass(frozen=True)
+class PickUncertainty:
+    """How sure the robust pick is, from a bootstrap over seeds.
+
+    Attributes:
+        frequency: per (momentum, batch_size), the fraction of resamples in which it scored best
+            (a DataFrame sorted by frequency, most often picked first).
+        runner_up: the configuration with the second-best score on the actual runs (a dict of
+            the robustness-table row).
+        gap: best score − runner-up score on the actual runs (accuracy units).
+        gap_lo, gap_hi: 5th and 95th percentiles of that gap (best − runner-up of the actual
+            ranking) over the resamples.
+        num_bootstrap: resamples drawn.
+    """
+
+    frequency: pd.DataFrame
+    runner_up: dict[str, float]
+    gap: float
+    gap_lo: float
+    gap_hi: float
+    num_bootstrap: int
+
+
+def _resample_seeds(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Each (configuration, lr) keeps its number of runs, drawn with replacement from its seeds."""
+    parts = [group.iloc[rng.integers(len(group), size=len(group))]
+             for _, group in runs.groupby([*CONFIG, "lr"], sort=True)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def pick_uncertainty(runs: pd.DataFrame, *, lr: float, score: RobustScore = robust_score,
+                     num_bootstrap: int = 300, seed: int = 0) -> PickUncertainty:
+    """Bootstrap the robust pick of :func:`robustness_table`: resample the seeds of every
+    configuration and learning rate (with replacement), rescore, and count which configuration
+    wins; the runner-up and the gap to it come from the actual runs."""
+    table = robustness_table(runs, lr=lr, score=score)
+    best, second = table.iloc[0], table.iloc[1]
+    rng = np.random.default_rng(seed)
+    winners, gaps = [], []
+    for _ in range(num_bootstrap):
+        # A resample whose seeds all coincide has std 0 (ddof=1 on equal values): still valid.
+        resampled = robustness_table(_resample_seeds(runs, rng), lr=lr, score=score)
+        winners.append((resampled.iloc[0]["momentum"], resampled.iloc[0]["batch_size"]))
+        indexed = resampled.set_index(CONFIG)["score"]
+        gaps.append(indexed.loc[(best["momentum"], best["batch_size"])]
+                    - indexed.loc[(second["momentum"], second["batch_size"])])
+    counts = pd.Series(winners).value_counts(normalize=True)
+    frequency = pd.DataFrame({"momentum": [k[0] for k in counts.index],
+                              "batch_size": [int(k[1]) for k in counts.index],
+                              "frequency": counts.to_numpy()})
+    return PickUncertainty(frequency=frequency.reset_index(drop=True),
+                           runner_up=second.to_dict(),
+                           gap=float(best["score"] - second["score"]),
+                           gap_lo=float(np.percentile(gaps, 5)),
+                           gap_hi=float(np.percentile(gaps, 95)), num_bootstrap=num_bootstrap)
