@@ -103,3 +103,49 @@ def test_panel_view_shows_curves_and_the_edges():
     title = figure._suptitle.get_text()
     assert "edge 2(1+β)/η = 380" in title and "edge 2(1−β)/η = 20" in title
     assert all(ax.get_xlabel() == "epoch" for ax in figure.axes)
+
+
+def test_robust_vs_fastest_draws_one_line_when_they_coincide_and_adds_the_runner_up(runs):
+    pick = {"momentum": 0.9, "batch_size": 32}
+    same = CapstonePicks(robust=pick, fastest=dict(pick))
+    figure = figures.plot_robust_vs_fastest(runs, same, lr=0.01,
+                                            runner_up={"momentum": 0.0, "batch_size": 32})
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert "robust pick = fastest: β = 0.9, B = 32" in labels
+    assert "runner-up (score): β = 0, B = 32" in labels
+    assert "Robust pick (= fastest)" in figure.axes[0].get_title()
+    assert len(figure.axes[0].containers) == 2  # two error-bar lines, not three
+
+
+def curvature_frame():
+    rows = []
+    for momentum, batch_size in ((0.9, 64), (0.99, 32)):
+        for lr in (0.01, 0.02):
+            rows.append({"momentum": momentum, "batch_size": batch_size, "lr": lr,
+                         "batch_sharpness_curve": np.linspace(1, 3, 4),
+                         "batch_sharpness_se_curve": np.full(4, 0.1),
+                         "lambda_max_curve": np.linspace(2, 5, 4),
+                         "lower_edge": 2 * (1 - momentum) / lr})
+    return pd.DataFrame(rows)
+
+
+def test_curvature_over_training_has_a_panel_per_configuration_with_both_edges():
+    figure = figures.plot_curvature_over_training(curvature_frame())
+    axes = [ax for ax in figure.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["β = 0.9, B = 64", "β = 0.99, B = 32"]
+    labels = [t.get_text() for t in axes[1].get_legend().get_texts()]
+    assert "2(1−β)/η at η = 2" in labels and "2(1−β)/η at 2η = 1" in labels
+    assert axes[0].get_xlabel() == "epoch" and axes[0].get_ylabel().startswith("curvature")
+
+
+def test_proxy_confounds_draws_three_bars_per_proxy_with_intervals():
+    table = pd.DataFrame([{"proxy": name, **{s: v for s in ("rho_edge", "within_beta", "partial")},
+                           **{f"{s}_lo": v - 0.1 for s in ("rho_edge", "within_beta", "partial")},
+                           **{f"{s}_hi": v + 0.1 for s in ("rho_edge", "within_beta", "partial")}}
+                          for name, v in (("relative_loss_var", 0.8), ("inverse_batch", 0.5))])
+    figure = figures.plot_proxy_confounds(table)
+    ax = figure.axes[0]
+    assert len(ax.patches) == 6
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["loss variance / loss²",
+                                                           "1/B (reference)"]
+    assert "hyper-parameters" in ax.get_title() and ax.get_ylabel().startswith("Spearman")

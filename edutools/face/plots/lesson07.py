@@ -18,8 +18,8 @@ import pandas as pd
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, label_for, plot_heatmap
 
 __all__ = ["plot_accuracy_heatmaps", "plot_edge_heatmaps", "plot_grid_heatmaps",
-           "plot_proxy_heatmaps", "plot_proxy_scatter", "plot_robust_vs_fastest",
-           "show_capstone_run"]
+           "plot_curvature_over_training", "plot_proxy_confounds", "plot_proxy_heatmaps",
+           "plot_proxy_scatter", "plot_robust_vs_fastest", "show_capstone_run"]
 
 #: Panel = (summary column, panel title, colour-bar label, number format).
 Panel = tuple[str, str, str, str]
@@ -107,13 +107,19 @@ def plot_proxy_scatter(runs: pd.DataFrame, correlations: pd.DataFrame, *,
 
 
 def plot_robust_vs_fastest(runs: pd.DataFrame, picks: Any, *, lr: float,
+                           runner_up: Mapping[str, Any] | None = None,
                            column: str = "final_val_acc") -> plt.Figure:
     """Accuracy against η (η/2, η, 2η; mean ± std over seeds) for the robust pick and the
-    fastest configuration. ``picks`` has ``robust`` and ``fastest`` dicts with ``momentum`` and
-    ``batch_size``."""
+    fastest configuration, and for ``runner_up`` when given. ``picks`` has ``robust`` and
+    ``fastest`` dicts with ``momentum`` and ``batch_size``; when they are the same configuration
+    it is drawn once, labelled "robust pick = fastest"."""
+    lines = [("robust pick = fastest" if picks.same else "robust pick", picks.robust)]
+    if not picks.same:
+        lines.append(("fastest", picks.fastest))
+    if runner_up is not None:
+        lines.append(("runner-up (score)", runner_up))
     figure, ax = plt.subplots(figsize=(6.5, 4.0))
-    for color, (name, pick) in zip(PALETTE, (("robust pick", picks.robust),
-                                             ("fastest", picks.fastest)), strict=False):
+    for color, (name, pick) in zip(PALETTE, lines, strict=False):
         rows = runs[(runs["momentum"] == pick["momentum"])
                     & (runs["batch_size"] == pick["batch_size"])]
         stats = rows.groupby("lr")[column].agg(["mean", "std"]).reset_index()
@@ -127,8 +133,72 @@ def plot_robust_vs_fastest(runs: pd.DataFrame, picks: Any, *, lr: float,
     ax.minorticks_off()
     ax.set_xlabel("learning rate η")
     ax.set_ylabel(label_for("val_acc"))
-    ax.set_title("Robust pick vs fastest: accuracy at η/2, η, 2η (mean ± std over seeds)")
-    ax.legend()
+    ax.set_title(("Robust pick (= fastest)" if picks.same else "Robust pick vs fastest")
+                 + ": accuracy at η/2, η, 2η (mean ± std over seeds)")
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def plot_curvature_over_training(curves: pd.DataFrame) -> plt.Figure:
+    """Batch sharpness (± its standard error) and λ_max per epoch against the small-batch edge
+    2(1−β)/η, one panel per configuration; η solid, 2η dashed, each with its own edge line.
+    ``curves`` is :func:`~edutools.engine.experiments.capstone.run_curvature_runs`'s frame."""
+    configs = curves[["momentum", "batch_size"]].drop_duplicates().to_records(index=False)
+    figure, axes = plt.subplots(1, len(configs), figsize=(4.6 * len(configs), 3.9),
+                                squeeze=False, sharey=True)
+    base = float(curves["lr"].min())
+    for ax, (momentum, batch_size) in zip(axes[0], configs, strict=True):
+        rows = curves[(curves["momentum"] == momentum) & (curves["batch_size"] == batch_size)]
+        for row in rows.sort_values("lr").itertuples():
+            style = "-" if np.isclose(row.lr, base) else "--"
+            name = "η" if np.isclose(row.lr, base) else "2η"
+            epochs = np.arange(len(row.batch_sharpness_curve))
+            bs, se = np.asarray(row.batch_sharpness_curve), np.asarray(row.batch_sharpness_se_curve)
+            ax.plot(epochs, bs, style, color=PALETTE[0], label=f"batch sharpness, {name}")
+            ax.fill_between(epochs, bs - se, bs + se, color=PALETTE[0], alpha=0.2)
+            ax.plot(epochs, row.lambda_max_curve, style, color=PALETTE[2], linewidth=1,
+                    label=f"λ_max, {name}")
+            ax.axhline(row.lower_edge, linestyle=style, color=EDGE_COLOR, linewidth=1.2,
+                       label=f"2(1−β)/η at {name} = {row.lower_edge:.3g}")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title(f"β = {momentum:g}, B = {int(batch_size)}")
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("curvature (eval mode)")
+    figure.suptitle("The seed network's curvature over training, against its small-batch edge",
+                    fontweight="bold")
+    figure.tight_layout()
+    return figure
+
+
+_STATISTICS = {"rho_edge": "pooled ρ with edge ratio", "within_beta": "within β (over B)",
+               "partial": "partial, given log η/(1−β)"}
+
+
+def plot_proxy_confounds(table: pd.DataFrame) -> plt.Figure:
+    """Per proxy (and per hyper-parameter reference): the pooled, within-β and partial rank
+    correlations with the edge ratio over configurations, with 90% cluster-bootstrap intervals
+    (:func:`~edutools.engine.experiments.capstone_proxies.proxy_confound_table`)."""
+    names = list(table["proxy"])
+    labels = {**_PROXY_LABELS, "effective_step": "η/(1−β) (reference)",
+              "inverse_batch": "1/B (reference)"}
+    figure, ax = plt.subplots(figsize=(9.5, 4.0))
+    width = 0.8 / len(_STATISTICS)
+    x = np.arange(len(names))
+    for k, (color, (statistic, label)) in enumerate(zip(PALETTE, _STATISTICS.items(),
+                                                        strict=False)):
+        values = table[statistic].to_numpy(dtype=float)
+        errors = np.abs(np.vstack([values - table[f"{statistic}_lo"],
+                                   table[f"{statistic}_hi"] - values]))
+        ax.bar(x + (k - 1) * width, np.nan_to_num(values), width, color=color, label=label,
+               yerr=np.nan_to_num(errors), capsize=3)
+    ax.axhline(0, color=EDGE_COLOR, linewidth=0.8)
+    ax.set_xticks(x, [labels.get(n, n) for n in names], rotation=15)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_ylabel("Spearman ρ (configurations)")
+    ax.set_title("Which proxy knows more than the hyper-parameters? (bars: 90% bootstrap)")
+    ax.legend(fontsize=8, loc="lower left")
     figure.tight_layout()
     return figure
 
