@@ -23,7 +23,12 @@ import numpy as np
 import torch
 
 from edutools.ground.device import get_device
-from edutools.ground.validation import check_finite, check_fraction, check_positive_int
+from edutools.ground.validation import (
+    check_finite,
+    check_fraction,
+    check_positive_int,
+    check_samples,
+)
 
 DATA_DIR_ENV_VAR = "EDUTOOLS_DATA_DIR"
 MNIST_SUBSET_FILE = "mnist_5k.npz"
@@ -53,6 +58,11 @@ class Dataset:
     y_val: torch.Tensor
     num_classes: int | None = None
     image_shape: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        # Where data enters: a NaN here would later read as "lr too large" (issue 18).
+        check_samples(self.X_train, self.y_train, names=("X_train", "y_train"))
+        check_samples(self.X_val, self.y_val, names=("X_val", "y_val"), allow_empty=True)
 
     @property
     def num_train(self) -> int:

@@ -116,7 +116,8 @@ def _sample_values():
         np.array([np.nan, 1.0]), torch.tensor([1.0, 2.0]), Path("a/b"),
         pd.Series([1.5, 2.5], index=["u", "v"], name="s"), record,
         pd.DataFrame([[1, 2]], columns=["same", "same"]),
-        SGDRun(record=record, step_losses=np.ones(3), config={"lr": 0.1}), {"run": quad, "runs": [quad, quad]},
+        SGDRun(record=record, step_losses=np.ones(3), config={"lr": 0.1}),
+        {"run": quad, "runs": [quad, quad]},
     ]
 
 
