@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
