@@ -23,6 +23,7 @@ naming the configuration; results finished before it stay cached.
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from edutools.engine.grid_checks import (
 )
 from edutools.ground.cache import MISS, ResultCache, code_version
 from edutools.ground.device import progress_disabled, seed_everything
+from edutools.ground.workers import exit_with_parent
 
 __all__ = ["GridRunError", "grid_cache", "run_grid"]
 
@@ -75,8 +77,11 @@ class _Outcome:
 
 
 def _execute(run: Callable[..., Mapping[str, Any]], kwargs: dict[str, Any], seed: int,
-             index: int) -> _Outcome:
-    """Run one call in a worker with one torch thread and seeded RNGs; never raises."""
+             index: int, parent_pid: int | None = None) -> _Outcome:
+    """Run one call in a worker with one torch thread and seeded RNGs; never raises. A local
+    worker ends itself if ``parent_pid`` (the process running the grid) disappears."""
+    if parent_pid is not None:
+        exit_with_parent(parent_pid)
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -174,7 +179,7 @@ def run_grid(
             :class:`ResultCache` of your own, or ``False``/``None`` for none. The key holds the
             run function's name, ``fixed``, the configuration and the seed.
         depends_on: further modules/functions whose source is part of the default cache's
-            version (the run's own module always is).
+            version (the run's own module and every module it imports always are).
         num_samples: training-set size, to check ``batch_size`` ≤ ``num_samples``.
         validate: your own check, called with each full parameter dict before anything runs;
             it should raise ``ValueError`` for a bad configuration.
@@ -219,8 +224,8 @@ def run_grid(
         quiet = progress_disabled() if progress is None else not progress
         bar = tqdm(total=len(todo), disable=quiet, desc=f"grid ({len(tasks) - len(todo)} cached)",
                    mininterval=0.5)
-        calls = (joblib.delayed(_execute)(run, {**fixed, **tasks[i][0]}, tasks[i][1], i)
-                 for i in todo)
+        calls = (joblib.delayed(_execute)(run, {**fixed, **tasks[i][0]}, tasks[i][1], i,
+                                          os.getpid()) for i in todo)
         try:
             with joblib.parallel_config(**config_kwargs):
                 outcomes = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(calls)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from typing import Any
 from edutools.face.widgets.panel import disk_cache_for
 from edutools.face.widgets.sliders import clean_value
 from edutools.ground.cache import MISS
+from edutools.ground.workers import exit_with_parent
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def precompute(grids: Sequence[SliderGrid], *, n_jobs: int = 2,
               f"{n_jobs} worker(s)", flush=True)
     failed: list[str] = []
     results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_safe_compute)(grid.run, params) for grid, _, params in todo)
+        delayed(_safe_compute)(grid.run, params, os.getpid()) for grid, _, params in todo)
     for (grid, cache, params), (value, error, seconds) in zip(todo, results, strict=True):
         label = f"{grid.lesson} {grid.name}: " + ", ".join(f"{k}={v}" for k, v in params.items())
         if error is None:
@@ -131,10 +133,12 @@ def precompute(grids: Sequence[SliderGrid], *, n_jobs: int = 2,
                             failed=tuple(failed), seconds=time.perf_counter() - start)
 
 
-def _safe_compute(run: Callable[..., Any], params: dict[str, Any]
+def _safe_compute(run: Callable[..., Any], params: dict[str, Any], parent_pid: int | None = None
                   ) -> tuple[Any, str | None, float]:
     """(result, None, seconds), or (None, the error, seconds): one bad point must not lose the
-    others."""
+    others. A worker ends itself if ``parent_pid`` (the precompute process) disappears."""
+    if parent_pid is not None:
+        exit_with_parent(parent_pid)
     start = time.perf_counter()
     try:
         value, error = _compute(run, params), None
@@ -153,6 +157,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="worker processes, one torch thread each (default: 2)")
     parser.add_argument("--list", action="store_true", help="list the grids and exit")
     args = parser.parse_args(argv)
+    # A plain `kill` ends the run like Ctrl-C: joblib stops its workers on the way out (and
+    # after kill -9 the workers end themselves: edutools.ground.workers).
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        return _run(parser, args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     grids = [g for g in slider_grids() if not args.lesson or g.lesson in args.lesson]
     if args.lesson and not grids:
         parser.error(f"no slider grid for lesson(s) {args.lesson}")

@@ -15,24 +15,31 @@ Robustness rules, because a cache that crashes a lesson is worse than no cache:
 * a failed write (disk full, read-only directory) only warns.
 
 The directory is ``$EDUTOOLS_CACHE_DIR`` when set, else the platform's per-user cache directory
-(see :func:`default_cache_dir`). Entries are pickles: only point the cache at a directory you
-trust, as loading a pickle can run code.
+(see :func:`default_cache_dir`).
+
+Entries hold data, never code (:mod:`edutools.ground.cache_format`: a JSON header, a checksum, a
+JSON value tree and ``.npz`` arrays read with pickling off), so a file someone else dropped into
+a shared cache folder cannot run anything: it is refused with a warning that names it. Versions
+come from :func:`~edutools.ground.code_version.code_version`, which covers every edutools module
+the computation imports.
+
+Shared folders: an entry is readable by the group (and others) exactly when its folder is, so a
+cache precomputed by an instructor into a group-readable folder serves every member of the group;
+a reader who cannot write there gets hits and, for a missing entry, one warning that it cannot be
+stored (computing it is still correct).
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
-import io
 import json
 import math
 import os
-import pickle
 import re
+import stat
 import sys
 import tempfile
 import time
-import types
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,9 +49,15 @@ from typing import Any
 
 import numpy as np
 
+from edutools.ground.cache_format import CacheFormatError, read_header, read_payload, write_entry
+from edutools.ground.code_version import code_version
+
+__all__ = ["CACHE_ENV_VAR", "MISS", "CacheStats", "ResultCache", "cache_key", "code_version",
+           "default_cache_dir"]
+
 CACHE_ENV_VAR = "EDUTOOLS_CACHE_DIR"
-_MAGIC = b"EDUTOOLS-CACHE 1\n"  # file format tag: a file without it is not ours (or is garbled)
-_SUFFIX = ".pkl"
+_SUFFIX = ".entry"
+_LEGACY_SUFFIX = ".pkl"  # format 1 (pickles): never read; removed by clear()
 
 
 class _Miss:
@@ -138,51 +151,6 @@ def cache_key(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _source_of(obj: Any) -> str:
-    """Source text of a module, class or function, or a stand-in when Python has none."""
-    try:
-        return inspect.getsource(obj)
-    except (OSError, TypeError):
-        code = getattr(obj, "__code__", None)
-        if code is not None:  # e.g. a function typed into a plain Python prompt
-            return repr((code.co_code, code.co_consts, code.co_names))
-        raise TypeError(f"code_version cannot read the source of {obj!r}") from None
-
-
-def code_version(*objects: Any) -> str:
-    """A short hash of the source code of ``objects`` (modules, classes or functions).
-
-    A function or class counts together with the whole module that defines it (when that module
-    is a file), because editing a helper it calls changes its results too; a function defined in
-    a notebook counts by its own source. Pass further modules the experiment depends on
-    (``code_version(run, edutools.training)``).
-
-    Raises:
-        ValueError: if no object is given.
-        TypeError: for a ``functools.partial`` (its bound arguments are not code: pass them as
-            parameters instead) or an object without readable source.
-    """
-    if not objects:
-        raise ValueError("code_version needs at least one module, class or function")
-    digest = hashlib.sha256()
-    for obj in objects:
-        if not isinstance(obj, types.ModuleType | type) and not callable(obj):
-            raise TypeError(f"code_version expects modules, classes or functions, got {obj!r}")
-        if hasattr(obj, "func") and hasattr(obj, "keywords"):
-            raise TypeError(
-                f"code_version got a functools.partial ({obj!r}); pass the function itself and "
-                "its bound arguments as parameters"
-            )
-        name = getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj)))
-        digest.update(f"{getattr(obj, '__module__', '')}.{name}\n".encode())
-        digest.update(_source_of(obj).encode())
-        module = inspect.getmodule(obj)
-        if not isinstance(obj, types.ModuleType) and module is not None \
-                and getattr(module, "__file__", None) and module.__name__ != "__main__":
-            digest.update(_source_of(module).encode())
-    return digest.hexdigest()[:16]
-
-
 @dataclass(frozen=True)
 class CacheStats:
     """Counters of one :class:`ResultCache` object since it was made.
@@ -226,6 +194,7 @@ class ResultCache:
         root = default_cache_dir() if directory is None else Path(directory).expanduser()
         self.directory = root / safe
         self._hits = self._misses = self._writes = self._removed = 0
+        self._warned = False
 
     def __repr__(self) -> str:
         return f"ResultCache({self.namespace!r}, version={self.version!r}, at {self.directory})"
@@ -246,8 +215,10 @@ class ResultCache:
     def get(self, params: Mapping[str, Any]) -> Any:
         """The stored value for ``params``, or :data:`MISS`.
 
-        A corrupt entry (not ours, truncated, checksum or unpickling failure) or a stale one
-        (other version, other parameters) is deleted and reported as a miss.
+        A stale entry (other version, other parameters) is deleted and reported as a miss. A file
+        that is not a whole, well-formed entry (not ours, truncated, checksum mismatch, a type
+        the format does not allow) is refused with a warning naming it, deleted, and a miss.
+        Nothing in the file is interpreted before its key, version and checksum are checked.
         """
         key = self.key(params)
         path = self.directory / f"{key}{_SUFFIX}"
@@ -261,7 +232,17 @@ class ResultCache:
                           stacklevel=2)
             self._misses += 1
             return MISS
-        value = self._decode(blob, key=key, canonical=_canonical(params, "params"))
+        try:
+            header, payload = read_header(blob)
+            if header.get("key") != key or header.get("version") != self.version \
+                    or header.get("params") != _canonical(params, "params"):
+                value = MISS  # stale: an older version of the code, or a file copied by hand
+            else:
+                value = read_payload(header, payload)
+        except CacheFormatError as error:
+            warnings.warn(f"refused cache entry {path}: {error}; it is removed and recomputed",
+                          stacklevel=2)
+            value = MISS
         if value is MISS:
             self._discard(path)
             self._misses += 1
@@ -269,48 +250,38 @@ class ResultCache:
         self._hits += 1
         return value
 
-    def _decode(self, blob: bytes, *, key: str, canonical: Any) -> Any:
-        """The value in ``blob`` if it is a whole, current entry for ``key``; else MISS."""
-        if not blob.startswith(_MAGIC):
-            return MISS
-        stream = io.BytesIO(blob)
-        stream.seek(len(_MAGIC))
-        try:
-            header = pickle.load(stream)
-            payload = stream.read()
-        except Exception:  # any unpickling failure means a damaged file
-            return MISS
-        if not isinstance(header, dict) or header.get("key") != key \
-                or header.get("version") != self.version or header.get("params") != canonical \
-                or header.get("sha256") != hashlib.sha256(payload).hexdigest():
-            return MISS
-        try:
-            return pickle.loads(payload)
-        except Exception:  # e.g. a class that no longer exists
-            return MISS
-
     def _discard(self, path: Path) -> None:
         try:
             path.unlink()
             self._removed += 1
         except FileNotFoundError:
             pass  # another process removed or replaced it first
-        except OSError as error:
-            warnings.warn(f"cannot remove bad cache entry {path}: {error}", stacklevel=3)
+        except OSError as error:  # e.g. a shared folder this user may only read
+            self._warn_once(f"cannot remove bad cache entry {path}: {error}")
+
+    def _warn_once(self, message: str) -> None:
+        if not self._warned:  # a read-only shared cache would otherwise warn on every miss
+            self._warned = True
+            warnings.warn(message, stacklevel=4)
 
     def put(self, params: Mapping[str, Any], value: Any) -> bool:
         """Store ``value`` for ``params`` atomically; return whether it was written.
 
+        A value the format cannot hold (see :mod:`edutools.ground.cache_format`) or a failed
+        write (read-only folder, disk full) warns and returns False.
+
         Raises:
             TypeError: if a parameter cannot be part of a key (see :func:`cache_key`).
-            pickle.PicklingError / TypeError / AttributeError: if ``value`` cannot be pickled.
         """
         key = self.key(params)
-        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         header = {"key": key, "version": self.version, "params": _canonical(params, "params"),
-                  "sha256": hashlib.sha256(payload).hexdigest(), "created": time.time()}
-        blob = _MAGIC + pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + payload
+                  "created": time.time()}
         target = self.directory / f"{key}{_SUFFIX}"
+        try:
+            blob = write_entry(header, value)
+        except TypeError as error:
+            self._warn_once(f"not caching the result for {target.name}: {error}")
+            return False
         temporary = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -319,9 +290,10 @@ class ResultCache:
                                              delete=False) as handle:
                 temporary = Path(handle.name)
                 handle.write(blob)
+            _share_like_folder(temporary, self.directory)
             os.replace(temporary, target)
         except OSError as error:
-            warnings.warn(f"could not write cache entry {target}: {error}", stacklevel=2)
+            self._warn_once(f"could not write cache entry {target}: {error}")
             if temporary is not None:
                 temporary.unlink(missing_ok=True)
             return False
@@ -329,18 +301,18 @@ class ResultCache:
         return True
 
     def clear(self) -> int:
-        """Delete every entry of this namespace (any version); return how many were removed."""
+        """Delete every entry of this namespace (any version, old formats included); return how
+        many were removed."""
         removed = 0
         if not self.directory.is_dir():
             return 0
-        for path in self.directory.glob(f"*{_SUFFIX}"):
-            try:
-                path.unlink()
-                removed += not path.name.startswith(".tmp-")
-            except FileNotFoundError:
-                pass
-        for path in self.directory.glob(f".tmp-*{_SUFFIX}"):
-            path.unlink(missing_ok=True)
+        for suffix in (_SUFFIX, _LEGACY_SUFFIX):
+            for path in self.directory.glob(f"*{suffix}"):
+                try:
+                    path.unlink()
+                    removed += not path.name.startswith(".tmp-")
+                except FileNotFoundError:
+                    pass
         return removed
 
     def __len__(self) -> int:
@@ -348,3 +320,12 @@ class ResultCache:
         if not self.directory.is_dir():
             return 0
         return sum(1 for _ in self.directory.glob(f"[!.]*{_SUFFIX}"))
+
+
+def _share_like_folder(path: Path, folder: Path) -> None:
+    """Give ``path`` read permission for group and others exactly where ``folder`` has it
+    (``NamedTemporaryFile`` makes files 0600, which would hide a shared precompute)."""
+    if os.name != "posix":
+        return
+    readable = stat.S_IMODE(folder.stat().st_mode) & (stat.S_IRGRP | stat.S_IROTH)
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR | readable)

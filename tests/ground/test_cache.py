@@ -87,7 +87,8 @@ def test_corrupt_entry_is_a_miss_and_removed(cache, damage):
         "header": blob[:17] + b"\x80\x05garbage" + blob[40:],
     }[damage]
     path.write_bytes(damaged)
-    assert cache.get(params) is MISS
+    with pytest.warns(UserWarning, match=f"refused cache entry {path}"):
+        assert cache.get(params) is MISS
     assert cache.stats.removed == 1 and not path.exists()
     cache.put(params, 3.0)
     assert cache.get(params) == 3.0

@@ -131,8 +131,31 @@ def test_mnist_subset_altered_file_is_refused(tmp_path):
     with pytest.raises(ValueError, match="altered"):
         D.load_mnist_subset(path=path)
     (tmp_path / "garbage.npz").write_bytes(b"not a zip file")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match="damaged or altered.*unreadable"):
         D.load_mnist_subset(path=tmp_path / "garbage.npz")
+
+
+def test_every_bit_flip_of_the_data_file_gives_the_checksum_message(tmp_path):
+    original = (D.data_dir() / D.MNIST_SUBSET_FILE).read_bytes()
+    rng = np.random.default_rng(0)
+    positions = sorted(set(rng.integers(0, len(original), 150).tolist())
+                       | {0, 10, 30, 60, len(original) - 10, len(original) - 30})
+    failures, kinds = 0, set()
+    for position in positions:
+        damaged = bytearray(original)
+        damaged[position] ^= 1 << int(rng.integers(0, 8))
+        path = tmp_path / "flipped.npz"
+        path.write_bytes(bytes(damaged))
+        try:
+            images, labels = D.read_mnist_subset(path)
+        except ValueError as error:
+            assert "does not match the MNIST subset's checksum" in str(error), (position, error)
+            failures += 1
+            kinds.add(type(error.__cause__).__name__ if error.__cause__ else "checksum")
+        else:  # a flip the format ignores (e.g. a zip timestamp): the arrays are intact
+            assert D.array_digest(images, labels) == D.MNIST_SUBSET_SHA256
+    assert failures > len(positions) // 2, (failures, len(positions))
+    assert len(kinds) > 1, kinds  # several ways to fail (zlib.error, BadZipFile...), one message
 
 
 def test_mnist_script_reproduces_the_checksum():

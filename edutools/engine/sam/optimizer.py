@@ -16,7 +16,7 @@ from edutools.engine.sam.perturbation import (
     check_rho,
     global_norm,
 )
-from edutools.ground.validation import check_positive_int
+from edutools.ground.validation import check_param_groups, check_positive_int
 
 # Keys SAM adds to every param group. Prefixed so that they never collide with a base
 # optimizer's own hyper-parameters (torch.optim.Adadelta has a "rho" of its own).
@@ -113,6 +113,7 @@ class SAM(torch.optim.Optimizer):
                         **base_kwargs)
         super().__init__(params, defaults)
         self.base_optimizer = base_optimizer(self.param_groups, **base_kwargs)
+        check_param_groups(self.param_groups, owner=f"SAM's {base_optimizer.__name__}")
         # One list of groups for both: schedulers and manual lr changes reach the base step.
         self.param_groups = self.base_optimizer.param_groups
         self.defaults.update(self.base_optimizer.defaults)

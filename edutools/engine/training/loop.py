@@ -25,6 +25,7 @@ from torch import nn
 from tqdm.std import tqdm
 
 from edutools.engine.sam.batchnorm import frozen_running_stats
+from edutools.engine.training.divergence import divergence_message, divergence_reason
 from edutools.engine.training.phases import Phase, run_phases
 from edutools.engine.training.result import (
     Callback,
@@ -34,24 +35,42 @@ from edutools.engine.training.result import (
 )
 from edutools.ground.data import Dataset
 from edutools.ground.device import progress_disabled
-from edutools.ground.models import LOSSES, LossFn, accuracy
+from edutools.ground.models import LossFn, accuracy, resolve_loss
 from edutools.ground.validation import (
     check_batch_size,
+    check_bool,
+    check_finite,
     check_lr,
+    check_model_dtype,
     check_momentum,
     check_positive_int,
 )
 
 
-def _resolve_loss(loss_fn: str | LossFn) -> LossFn:
-    if isinstance(loss_fn, str):
-        if loss_fn not in LOSSES:
-            raise ValueError(f"loss_fn must be one of {sorted(LOSSES)} or a callable, "
-                             f"got {loss_fn!r}")
-        return LOSSES[loss_fn]
-    if not callable(loss_fn):
-        raise ValueError(f"loss_fn must be a loss name or a callable, got {loss_fn!r}")
-    return loss_fn
+def _check_model_and_data(model: nn.Module, data: Dataset, params: list[nn.Parameter]) -> None:
+    """The model fits the data (device, dtype); warn if there is no validation set."""
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    if params[0].device != data.device:
+        raise ValueError(f"the model is on {params[0].device} but the data is on {data.device}; "
+                         "move one of them (model.to(data.device))")
+    check_model_dtype(model, data.X_train, name="data.X_train")
+    if len(data.X_val) == 0:
+        warnings.warn(f"{data.name}: the validation set is empty, so val_loss (and val_acc) "
+                      "are NaN in the record", stacklevel=3)
+
+
+def _check_initial_loss(model: nn.Module, X: torch.Tensor, initial_loss: float) -> None:
+    """Raise ``ValueError`` if the loss before any step is not finite: the data were checked
+    where they entered (Dataset), so the model's parameters or outputs are to blame."""
+    if math.isfinite(initial_loss):
+        return
+    with torch.no_grad():
+        check_finite(torch.cat([p.detach().reshape(-1) for p in model.parameters()]),
+                     name="the model's parameters")
+        check_finite(model(X), name="the model's outputs on data.X_train")
+    raise ValueError(f"the training loss before any step is {initial_loss}: the model's outputs "
+                     "are finite, so the loss function returns a non-finite value for them")
 
 
 def evaluate(model: nn.Module, loss_fn: LossFn, X: torch.Tensor, y: torch.Tensor,
@@ -116,7 +135,8 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
         window: number of recent steps for the loss-variance proxy.
         jitter_window: number of recent measurements for the validation jitter.
         divergence_factor: stop when the mini-batch loss exceeds this multiple of the initial
-            loss or is not finite.
+            loss or is not finite; a loss held far above the initial one and not falling stops
+            it too (:mod:`edutools.engine.training.divergence`).
         stop_at_loss: stop at the first measurement whose full training loss is ≤ this value.
         watch: called with the record so far (a DataFrame, as ``TrainResult.record``) after every
             measurement — e.g. a live plot (:class:`edutools.face.live.LiveFigure`) or a slider
@@ -146,7 +166,7 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
     measure_every = check_positive_int(measure_every, name="measure_every")
     window = check_positive_int(window, name="window")
     jitter_window = check_positive_int(jitter_window, name="jitter_window")
-    if nesterov and momentum == 0:
+    if check_bool(nesterov, name="nesterov") and momentum == 0:
         raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
     if not math.isfinite(weight_decay) or weight_decay < 0:
         raise ValueError(f"weight_decay must be a finite number ≥ 0, got {weight_decay!r}")
@@ -154,13 +174,9 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
         raise ValueError(f"divergence_factor must be > 1, got {divergence_factor!r}")
     num_train = data.num_train
     batch_size = num_train if batch_size is None else check_batch_size(batch_size, num_train)
-    loss = _resolve_loss(loss_fn)
+    loss = resolve_loss(loss_fn)
     params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the model has no trainable parameters")
-    if params[0].device != data.device:
-        raise ValueError(f"the model is on {params[0].device} but the data is on {data.device}; "
-                         "move one of them (model.to(data.device))")
+    _check_model_and_data(model, data, params)
     callbacks = list(callbacks)
     classification = data.num_classes is not None
 
@@ -224,10 +240,10 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
                leave=False)
     start = time.perf_counter()
     rows.append(measure(0))
+    _check_initial_loss(model, X, rows[0]["train_loss"])
     if watch is not None:
         watch(pd.DataFrame(rows))
     initial_loss = max(rows[0]["train_loss"], 1e-12)
-    threshold = divergence_factor * initial_loss
     diverged_at: int | None = None
     stopped_at_loss = False
     message = ""
@@ -256,12 +272,10 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
         value = float(batch_loss.detach())
         step_losses[step] = value
         completed = step + 1
-        if not math.isfinite(value) or value > threshold:
+        reason = divergence_reason(step_losses, completed, initial_loss, divergence_factor)
+        if reason is not None:
             diverged_at = completed
-            message = (f"Training diverged at step {completed}: the mini-batch loss reached "
-                       f"{value:.3g}, over {divergence_factor:g}× the initial loss "
-                       f"{initial_loss:.3g}. lr={lr:g} is too large here; the record up to that "
-                       "step is returned")
+            message = divergence_message(reason, completed, opt)
             rows.append(measure(completed))
             if watch is not None:
                 watch(pd.DataFrame(rows))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from edutools.ground.validation import check_lr, check_momentum
+from edutools.ground.validation import check_bool, check_lr, check_momentum
 
 
 def gd_edge(lr: float) -> float:
@@ -26,7 +26,7 @@ def momentum_edge(lr: float, momentum: float, nesterov: bool = False) -> float:
     (2+2β)/(η(1+2β)). At β = 0 both equal :func:`gd_edge`.
     """
     lr, momentum = check_lr(lr), check_momentum(momentum)
-    if nesterov:
+    if check_bool(nesterov, name="nesterov"):
         return (2.0 + 2.0 * momentum) / (lr * (1.0 + 2.0 * momentum))
     return 2.0 * (1.0 + momentum) / lr
 

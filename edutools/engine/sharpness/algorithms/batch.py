@@ -62,6 +62,7 @@ def batch_sharpness(
     """
     _check_data(X, y)
     n = len(X)
+    check_positive_int(batch_size, name="batch_size")
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size must be between 1 and the number of samples ({n}), "
                          f"got {batch_size}")
@@ -76,6 +77,9 @@ def batch_sharpness(
         operator = HessianOperator(model, loss_fn, X[batch], y[batch], method=method)
         gradient = operator.gradient()
         squared_norm = float(torch.dot(gradient, gradient))
+        if not math.isfinite(squared_norm):
+            raise ValueError(f"the gradient on batch {b} is not finite (‖g‖² = {squared_norm}): "
+                             "the model's outputs on that batch hold NaN or inf")
         curvature = float(torch.dot(gradient, operator.matvec(gradient)))
         values[b] = curvature / squared_norm if squared_norm > 0 else float("nan")
     standard_error = (

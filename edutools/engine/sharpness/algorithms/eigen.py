@@ -120,6 +120,7 @@ def top_eigenvalues(
     check_positive(tol, name="tol")
     if solver not in ("lanczos", "arpack"):
         raise ValueError(f"solver must be 'lanczos' or 'arpack', got {solver!r}")
+    check_positive_int(max_hvps, name="max_hvps")
     if max_hvps < k:
         raise ValueError(f"max_hvps must be at least k={k}, got {max_hvps}")
     operator = HessianOperator(model, loss_fn, X, y, method=method)

@@ -26,8 +26,8 @@ from edutools.engine.sharpness.operators.params import (
     evaluation_mode,
     trainable_named_parameters,
 )
-from edutools.ground.models import LossFn
-from edutools.ground.validation import check_positive_int
+from edutools.ground.models import LossFn, resolve_loss
+from edutools.ground.validation import check_finite, check_model_dtype, check_positive_int
 
 HvpMethod = Literal["double_backward", "forward_over_reverse"]
 EigenSolver = Literal["lanczos", "arpack"]
@@ -81,6 +81,10 @@ class HessianOperator:
         named = trainable_named_parameters(model)
         if not named:
             raise ValueError("model has no parameters with requires_grad=True")
+        check_model_dtype(model, X)
+        for name, param in named:
+            check_finite(param, name=f"the model's parameter {name}")
+        loss_fn = resolve_loss(loss_fn)
         self.model = model
         self.loss_fn = loss_fn
         self.X = X

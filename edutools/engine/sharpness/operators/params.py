@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from edutools.ground.models import LossFn
+from edutools.ground.validation import check_samples
 
 
 def trainable_named_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -114,11 +115,7 @@ def _check_flat_vector(v: torch.Tensor, length: int, name: str) -> None:
 
 
 def _check_data(X: torch.Tensor, y: torch.Tensor) -> None:
-    if len(X) == 0:
-        raise ValueError("X must contain at least one sample, got 0")
-    if len(X) != len(y):
-        raise ValueError(f"X and y must have the same number of samples, got {len(X)} and "
-                         f"{len(y)}")
+    check_samples(X, y)  # one home for the check: edutools.ground.validation
 
 
 def _loss_and_flat_grad(
