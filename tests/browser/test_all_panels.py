@@ -34,6 +34,7 @@ PANELS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "02_sgd_batch_size.ipynb": [("batch_panel = widgets.slider_panel(", ("batch size B",))],
     "03_momentum.ipynb": [
         ("quad_panel = widgets.slider_panel(", ("learning rate η", "momentum β")),
+        ("accel_panel = widgets.slider_panel(", ("condition number κ",)),
         ("momentum_eoss.run_momentum_batch, figures.show_momentum_batch",
          ("momentum β", "batch size B")),
         ("gamma_panel = widgets.slider_panel(", ("momentum γ",))],

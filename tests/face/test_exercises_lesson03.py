@@ -72,3 +72,62 @@ def test_each_confusion_is_named(wrong, phrase):
     feedback = check_stable_edge(wrong)
     assert not feedback.passed
     assert phrase in feedback.message, feedback.message
+
+
+# ---- Polyak's setting and the mean-square edge --------------------------------------------
+
+from edutools.face.exercises.lesson03 import (  # noqa: E402
+    check_mean_square_lr,
+    check_polyak_setting,
+)
+
+
+def polyak(mu, big_l):
+    root = (big_l / mu) ** 0.5
+    return 4 / (big_l**0.5 + mu**0.5) ** 2, ((root - 1) / (root + 1)) ** 2
+
+
+@pytest.mark.parametrize(("setting", "says"), [
+    (lambda mu, big_l: (2 / (big_l + mu), polyak(mu, big_l)[1]), "GD's best step"),
+    (lambda mu, big_l: (polyak(mu, big_l)[0], polyak(mu, big_l)[1] ** 0.5), "square of the rate"),
+    (lambda mu, big_l: (polyak(mu, big_l)[0], ((big_l / mu - 1) / (big_l / mu + 1)) ** 2),
+     "√κ belongs"),
+    (lambda mu, big_l: (4 / (big_l + mu), polyak(mu, big_l)[1]), "not 4/(L+μ)"),
+    (lambda mu, big_l: (3.9 / big_l, 0.5), "diverges"),
+    (lambda mu, big_l: (1 / big_l, 0.5), "worst contraction factor"),
+    (lambda mu, big_l: 0.5, "return a pair"),
+])
+def test_polyak_check_names_the_mistake(setting, says):
+    feedback = check_polyak_setting(setting)
+    assert not feedback.passed and says in feedback.message, feedback.message
+
+
+def test_polyak_check_passes_the_right_setting_and_reports_stubs():
+    assert check_polyak_setting(polyak).passed
+
+    def stub(mu, big_l):
+        raise NotImplementedError
+
+    assert "not written yet" in check_polyak_setting(stub).message
+
+
+def mean_square(beta, m, var):
+    return 2 / (m / (1 + beta) + var / ((1 - beta) * m))
+
+
+@pytest.mark.parametrize(("function", "says"), [
+    (lambda beta, m, var: 2 * (1 + beta) / m, "noise-free edge"),
+    (lambda beta, m, var: 2 * m / (m * m + var), "without momentum"),
+    (lambda beta, m, var: 2 / (m / (1 - beta) + var / ((1 + beta) * m)), "swapped"),
+    (lambda beta, m, var: 2 / (m / (1 + beta) + var**0.5 / ((1 - beta) * m)), "standard deviation"),
+    (lambda beta, m, var: 1.1 * mean_square(beta, m, var), "too high"),
+    (lambda beta, m, var: 0.9 * mean_square(beta, m, var), "too low"),
+    (lambda beta, m, var: "fast", "return a number"),
+])
+def test_mean_square_check_names_the_mistake(function, says):
+    feedback = check_mean_square_lr(function)
+    assert not feedback.passed and says in feedback.message, feedback.message
+
+
+def test_mean_square_check_passes_the_formula():
+    assert check_mean_square_lr(mean_square).passed

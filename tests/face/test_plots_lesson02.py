@@ -63,3 +63,17 @@ def test_conservative_sharpening_marks_the_equal_loss_points():
     dots = [line for line in ax_loss.get_lines() if line.get_marker() == "o"]
     assert len(dots) == 2
     assert all(ax.get_ylabel() == "λ_max · η/2" for ax in (ax_step, ax_loss))
+
+
+def test_one_step_figure_labels_the_threshold_and_the_agreement():
+    from edutools.engine.experiments.one_step import OneStepTest
+
+    table = pd.DataFrame({"η·q/2": [0.5, 1.5, 0.9], "predicted change": [-1.0, 0.5, -0.1],
+                          "actual change": [-0.9, 0.6, 0.05],
+                          "predicted rise": [False, True, False],
+                          "rose": [False, True, True]})
+    fig = figures.plot_one_step(OneStepTest(table=table, lr=0.5, batch_size=8))
+    ax_ratio, ax_pred = fig.axes
+    assert "67%" in ax_ratio.get_title() and "B = 8" in ax_pred.get_title()
+    assert ax_ratio.get_xlabel() and ax_pred.get_ylabel()
+    plt.close(fig)

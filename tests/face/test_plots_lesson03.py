@@ -96,3 +96,25 @@ def test_panel_figure_titles_the_settled_values():
     full = SGDRun(record=record.drop(columns="batch_sharpness"), config=result.config)
     ax = figures.show_momentum_batch(full, momentum=0.9, batch_size=250)
     assert "full batch" in ax.get_title() and "BS/lower" not in ax.get_title()
+
+
+def test_acceleration_figure_marks_polyak_gd_and_the_edge():
+    from edutools.engine.experiments.acceleration import run_acceleration
+
+    fig = figures.show_acceleration(run_acceleration(condition_number=30.0, resolution=21,
+                                                     coarse=5))
+    ax_map, ax_curve = fig.axes[0], fig.axes[1]
+    labels = [t.get_text() for t in ax_map.get_legend().get_texts()]
+    assert any("Polyak" in label for label in labels) and any("2(1+β)" in label for label in labels)
+    assert "κ = 30" in ax_map.get_title() and "Speed-up" in ax_curve.get_title()
+    assert ax_map.get_xlabel() and ax_curve.get_ylabel()
+    plt.close(fig)
+
+
+def test_mean_square_figure_draws_one_line_per_momentum():
+    from edutools.engine.experiments.heavy_ball import verify_mean_square_edge
+
+    table = verify_mean_square_edge(momenta=(0.0, 0.9), noise_ratios=(0.01, 1.0, 100.0))
+    ax = figures.plot_mean_square_edge(table)
+    assert len(ax.get_legend().get_texts()) == 2 and "Mean-square" in ax.get_title()
+    plt.close(ax.figure)

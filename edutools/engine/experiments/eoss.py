@@ -18,6 +18,7 @@ Engine layer: nothing here draws.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,8 @@ class SGDRun:
         diverged_at: the step at which the loss blew up, else ``None``.
         seconds: wall-clock time of the run (s).
         config: the run's settings (lr, momentum, batch_size, num_steps, seed, …).
+        final_params: the trained parameters as one flat float32 vector, where the run kept
+            them (:func:`run_memorise` does: lesson 02 tests one-step predictions there).
     """
 
     record: pd.DataFrame
@@ -64,6 +67,7 @@ class SGDRun:
     diverged_at: int | None = None
     seconds: float = 0.0
     config: Mapping[str, Any] = field(default_factory=dict)
+    final_params: np.ndarray | None = None
 
     @classmethod
     def from_train(cls, result: TrainResult, **extra_config: Any) -> SGDRun:
@@ -127,7 +131,8 @@ def run_memorise(*, seed: int, batch_size: int = 8, lr: float = 0.5, num_steps: 
                    callbacks=meters, seed=seed, description=f"B={batch_size}, seed {seed}",
                    watch=watch_record(watch, lr=lr, batch_size=batch_size, num_steps=num_steps,
                                       momentum=0.0, seed=seed))
-    return SGDRun.from_train(result)
+    final = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).cpu().numpy()
+    return dataclasses.replace(SGDRun.from_train(result, num_train=num_train), final_params=final)
 
 
 def late_mean(record: pd.DataFrame, column: str, *, start: float) -> float:

@@ -6,7 +6,9 @@ Along an eigen-direction of curvature λ, heavy ball is the linear recursion
 * :func:`run_quadratics` — GD, heavy ball and Nesterov on one direction (the slider's run
   function; :data:`SLIDER_GRID` holds its values);
 * :func:`verify_quadratic_edges` — the computed stable region against the closed-form edges, and
-  runs just inside / outside each edge.
+  runs just inside / outside each edge;
+* :func:`verify_mean_square_edge` — the mean-square edge with a random curvature against the
+  exact second-moment recursion.
 
 Engine layer: nothing here draws.
 """
@@ -19,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from edutools.ground.theory import edges
+from edutools.ground.theory import edges, momentum_dynamics
 from edutools.ground.theory.quadratic import QuadraticRun, regime, run_quadratic, spectral_radius
 
-__all__ = ["QuadraticComparison", "SLIDER_GRID", "run_quadratics", "verify_quadratic_edges"]
+__all__ = ["QuadraticComparison", "SLIDER_GRID", "run_quadratics", "verify_mean_square_edge",
+           "verify_quadratic_edges"]
 
 #: Values of the quadratic panel's sliders.
 SLIDER_GRID: dict[str, tuple[float, ...]] = {
@@ -94,4 +97,34 @@ def verify_quadratic_edges(*, step_curvatures: np.ndarray, momenta: np.ndarray,
         rows.append({"nesterov": nesterov,
                      "max boundary error": float(np.max(np.abs(last_stable - theory_edge))),
                      "inside converges": inside_ok, "outside diverges": outside_ok})
+    return pd.DataFrame(rows)
+
+
+def verify_mean_square_edge(*, momenta: Sequence[float], noise_ratios: Sequence[float],
+                            margin: float = 0.05, num_steps: int = 10**7) -> pd.DataFrame:
+    """The course's mean-square edge η* = 2/(m/(1+β) + σ²/((1−β)m)) against the exact
+    second-moment recursion of heavy ball with curvature drawn afresh each step (m = 1).
+
+    One row per (β, s = σ²/m²): ``formula lr`` (η*), ``recursion lr`` (where the spectral radius
+    of the 3×3 second-moment map crosses 1, by bisection to 1e-10), their ``relative error``;
+    ``inside shrinks`` / ``outside grows``: E[x_T²] after T = ``num_steps`` steps at
+    (1 ∓ margin)·η* below 1e-3 / above 1e3 of its start (the exact recursion, no sampling).
+    """
+    rows = []
+    for beta in momenta:
+        for ratio in noise_ratios:
+            edge = momentum_dynamics.mean_square_edge(beta, 1.0, ratio)
+            low, high = 0.0, 4.0 * edge
+            while high - low > 1e-10 * edge:
+                middle = (low + high) / 2
+                stable = momentum_dynamics.mean_square_radius(middle, beta, 1.0, ratio) < 1
+                low, high = (middle, high) if stable else (low, middle)
+            inside, outside = (momentum_dynamics.second_moment_after(
+                factor * edge, beta, 1.0, ratio, num_steps=num_steps)
+                for factor in (1 - margin, 1 + margin))
+            rows.append({"momentum": beta, "noise ratio σ²/m²": ratio, "formula lr": edge,
+                         "recursion lr": low, "relative error": abs(low / edge - 1),
+                         "inside shrinks": bool(inside < 1e-3), "outside grows": not outside < 1e3,
+                         "η·E[h²]/E[h] at edge":
+                             momentum_dynamics.effective_curvature_edge(beta, ratio)})
     return pd.DataFrame(rows)

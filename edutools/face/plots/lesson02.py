@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from edutools.engine.experiments.eoss import SGDRun
+from edutools.engine.experiments.one_step import OneStepTest
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, _axes, plot_against_edge
 from edutools.ground import theory
 
 __all__ = ["plot_batch_sharpness", "plot_batch_size_runs", "plot_conservative_sharpening",
+           "plot_one_step",
            "plot_critical_lr", "show_batch_size_run"]
 
 
@@ -122,5 +125,30 @@ def plot_conservative_sharpening(runs: Mapping[str, SGDRun], points: Mapping[str
     ax_loss.set(xscale="log", xlabel="training loss (log scale, decreasing to the right)",
                 title=f"At equal loss (dots: first time ≤ {level})")
     ax_loss.invert_xaxis()
+    fig.tight_layout()
+    return fig
+
+
+def plot_one_step(test: OneStepTest) -> Figure:
+    """Left: each batch's loss change after its own SGD step against η·q/2, with the predicted
+    threshold 1 dashed. Right: the actual change against the second-order prediction."""
+    table = test.table
+    fig, (ax_ratio, ax_pred) = plt.subplots(1, 2, figsize=(12, 4.2))
+    colors = np.where(table["predicted rise"] == table["rose"], PALETTE[0], PALETTE[1])
+    ax_ratio.scatter(table["η·q/2"], table["actual change"], s=12, c=colors)
+    ax_ratio.axvline(1.0, ls="--", color=EDGE_COLOR, label="ηq = 2: predicted threshold")
+    ax_ratio.axhline(0.0, color=EDGE_COLOR, lw=0.8)
+    ax_ratio.set(xlabel="η·q_B / 2,  q_B = g_BᵀH_Bg_B / ‖g_B‖²",
+                 ylabel="L_B after − before the step",
+                 title=f"Prediction right on {test.agreement:.0%} of batches (red: wrong)")
+    ax_ratio.legend()
+    low = min(table["predicted change"].min(), table["actual change"].min())
+    high = max(table["predicted change"].max(), table["actual change"].max())
+    ax_pred.plot([low, high], [low, high], ls="--", color=EDGE_COLOR, label="equal")
+    ax_pred.scatter(table["predicted change"], table["actual change"], s=12, color=PALETTE[0])
+    ax_pred.set(xlabel="second-order prediction −η‖g‖² + ½η²gᵀHg",
+                ylabel="actual change of L_B",
+                title=f"One step per batch, η = {test.lr:g}, B = {test.batch_size}")
+    ax_pred.legend()
     fig.tight_layout()
     return fig

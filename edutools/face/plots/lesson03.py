@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from edutools.engine.experiments.acceleration import AccelerationMap
 from edutools.engine.experiments.eoss import SGDRun
 from edutools.engine.experiments.heavy_ball import QuadraticComparison
 from edutools.engine.experiments.jelassi_li import PatchCurve
@@ -25,9 +26,9 @@ from edutools.face.plots.style import EDGE_COLOR, PALETTE, _axes, plot_against_e
 from edutools.ground import theory
 from edutools.ground.theory.quadratic import StabilityRegion
 
-__all__ = ["plot_full_batch_momentum", "plot_momentum_plateau", "plot_patch_runs",
-           "plot_plateaus", "show_full_batch_momentum", "show_momentum_batch",
-           "show_patch_momentum", "show_quadratics"]
+__all__ = ["plot_full_batch_momentum", "plot_mean_square_edge", "plot_momentum_plateau",
+           "plot_patch_runs", "plot_plateaus", "show_acceleration", "show_full_batch_momentum",
+           "show_momentum_batch", "show_patch_momentum", "show_quadratics"]
 
 
 def _edges(lr: float, momentum: float) -> tuple[float, float]:
@@ -185,3 +186,57 @@ def show_patch_momentum(result: PatchCurve, *, reference: PatchCurve, momentum: 
     ax_align.legend()
     fig.tight_layout()
     return fig
+
+
+def show_acceleration(result: AccelerationMap, **_: object) -> Figure:
+    """Left: closed-form iterations to the tolerance over (ηL, β), with the edge ηL = 2(1+β),
+    the critical damping β* and Polyak's and GD's best settings. Right: the error of both per
+    step against their closed-form rates."""
+    fig, (ax_map, ax_curve) = plt.subplots(1, 2, figsize=(13, 4.4))
+    kappa, tol = result.condition_number, result.tolerance
+    shown = np.log10(np.where(np.isfinite(result.predicted), result.predicted, np.nan))
+    mesh = ax_map.pcolormesh(result.step_curvature, result.momenta, shown, cmap="viridis",
+                             shading="auto")
+    fig.colorbar(mesh, ax=ax_map, label=f"log₁₀ iterations to error {tol:g}")
+    momenta = result.momenta
+    ax_map.plot(2 * (1 + momenta), momenta, "--", color=EDGE_COLOR,
+                label="edge ηL = 2(1+β) (beyond: diverges)")
+    ax_map.axhline(result.heavy_ball.momentum, color=PALETTE[1], lw=1, ls=":",
+                   label=f"critical damping β* = {result.heavy_ball.momentum:.3f}")
+    ax_map.plot(result.heavy_ball.lr, result.heavy_ball.momentum, "*", ms=16, color=PALETTE[1],
+                label="Polyak's heavy ball")
+    ax_map.plot(result.gd.lr, 0.0, "o", ms=9, color=PALETTE[0], clip_on=False,
+                label="GD at η = 2/(L+μ)")
+    ax_map.set(xlim=(0, 4), ylim=(0, 0.99), xlabel="step size × largest curvature, ηL",
+               ylabel="momentum β", title=f"Iterations to converge, κ = {kappa:g} (dark: fast)")
+    ax_map.legend(loc="upper left", fontsize=8)
+    for label, errors, rule, color in (("GD", result.gd_errors, result.gd, PALETTE[0]),
+                                       ("heavy ball", result.heavy_ball_errors,
+                                        result.heavy_ball, PALETTE[1])):
+        steps = np.arange(len(errors))
+        ax_curve.plot(steps, errors, color=color, label=f"{label}: {len(errors) - 1} steps")
+        ax_curve.plot(steps, rule.rate ** steps, ":", color=color,
+                      label=f"closed-form rate {rule.rate:.4f}ᵗ")
+    ax_curve.axhline(tol, color=EDGE_COLOR, lw=1)
+    ax_curve.set(yscale="log", ylim=(tol / 10, 10), xscale="log", xlabel="step (log scale)",
+                 ylabel="max_i |θ_i| (log scale)",
+                 title=f"Speed-up {result.speedup:.1f}× (√κ = {np.sqrt(kappa):.1f})")
+    ax_curve.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mean_square_edge(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """η·E[h²]/E[h] at the mean-square edge against the noise ratio σ²/m², one line per β, with
+    the two plateaus 2(1+β) and 2(1−β) dashed (``verify_mean_square_edge``'s table)."""
+    ax = _axes(ax, figsize=(7.5, 4.2))
+    for color, (beta, rows) in zip(PALETTE, table.groupby("momentum"), strict=False):
+        ax.plot(rows["noise ratio σ²/m²"], rows["η·E[h²]/E[h] at edge"], "o-", color=color,
+                label=f"β = {beta:g}")
+        for plateau in (2 * (1 + beta), 2 * (1 - beta)):
+            ax.axhline(plateau, color=color, ls="--", lw=1)
+    ax.set(xscale="log", yscale="log", xlabel="curvature noise σ²/m² (log scale)",
+           ylabel="η·E[h²]/E[h] at the edge (log scale)",
+           title="Mean-square edge: from 2(1+β) (no noise) to 2(1−β) (noise-dominated)")
+    ax.legend()
+    return ax
