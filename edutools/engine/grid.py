@@ -23,8 +23,9 @@ naming the configuration; results finished before it stay cached.
 
 from __future__ import annotations
 
+import itertools
 import traceback
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +142,26 @@ def _parallel_setup(backend: str | None, n_jobs: int | None,
     return {"backend": backend}, n_jobs if n_jobs is not None else -1
 
 
+def _outcomes_as_they_finish(calls: Iterable[Any], jobs: int) -> Iterator[_Outcome]:
+    """The calls' outcomes, each handed back as soon as the active joblib backend allows.
+
+    Backends that stream results (``loky``, ``threading``, ``dask``) yield every outcome the
+    moment it is done, in any order. joblib's ``multiprocessing``-derived backends, Ray's
+    included, cannot return a generator: there the calls go in waves of one call per worker
+    through one pool kept open between waves, so the progress bar and the cache still advance
+    after every wave instead of once at the very end.
+    """
+    backend, _ = joblib.parallel.get_active_backend()
+    if backend.supports_return_generator:
+        yield from joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(calls)
+        return
+    calls = iter(calls)
+    wave_size = max(1, joblib.effective_n_jobs(jobs))
+    with joblib.Parallel(n_jobs=jobs, return_as="list") as parallel:
+        while wave := list(itertools.islice(calls, wave_size)):
+            yield from parallel(wave)
+
+
 def run_grid(
     run: Callable[..., Mapping[str, Any]],
     grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
@@ -223,7 +244,7 @@ def run_grid(
                  for i in todo)
         try:
             with joblib.parallel_config(**config_kwargs):
-                outcomes = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(calls)
+                outcomes = _outcomes_as_they_finish(calls, jobs)
                 for outcome in outcomes:
                     configuration, seed = tasks[outcome.index]
                     if outcome.error is not None:
