@@ -32,7 +32,6 @@ from typing import Any
 import joblib
 import pandas as pd
 import torch
-from tqdm.std import tqdm  # text, not a widget: nothing broken left in a saved notebook
 
 from edutools.engine.grid_checks import (
     check_configurations,
@@ -43,6 +42,7 @@ from edutools.engine.grid_checks import (
 )
 from edutools.ground.cache import MISS, ResultCache, code_version
 from edutools.ground.device import progress_disabled, seed_everything
+from edutools.ground.progress import progress_bar  # text that leaves nothing behind
 
 __all__ = ["GridRunError", "grid_cache", "run_grid"]
 
@@ -238,8 +238,8 @@ def run_grid(
     if todo:
         config_kwargs, jobs = _parallel_setup(backend, n_jobs, len(todo))
         quiet = progress_disabled() if progress is None else not progress
-        bar = tqdm(total=len(todo), disable=quiet, desc=f"grid ({len(tasks) - len(todo)} cached)",
-                   mininterval=0.5)
+        bar = progress_bar(total=len(todo), disable=quiet,
+                           desc=f"grid ({len(tasks) - len(todo)} cached)")
         calls = (joblib.delayed(_execute)(run, {**fixed, **tasks[i][0]}, tasks[i][1], i)
                  for i in todo)
         try:
