@@ -220,6 +220,8 @@ def assemble(executed: list[Path], *, mode: str, repository: CourseRepository) -
     for repo_path, page in PAGES.items():
         text = rewrite_links((ROOT / repo_path).read_text(), repo_path=repo_path,
                              site_path=page, repository=repository)
+        if repo_path == "README.md":  # its title is the landing page's: name the page instead
+            text = re.sub(r"\A# .*", "# README: install, run, test", text, count=1)
         (SOURCE / page).write_text(text)
     for path in executed:
         nbformat.write(prepare_lesson(path, repository, mode=mode), SOURCE / "lessons" / path.name)

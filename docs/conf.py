@@ -17,6 +17,7 @@ root_doc = "index"
 nb_execution_mode = "off"
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "html_image"]
+myst_dmath_double_inline = True  # the lessons write $$...$$ inside sentences, as Jupyter allows
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]  # a lesson may start at ## after its title cell
 
@@ -35,5 +36,13 @@ html_theme_options = {
 }
 html_show_sourcelink = False
 html_copy_source = False
-# MathJax from the site's own files (jupyter-server-mathjax's MathJax 2), not from a CDN.
+# MathJax from the site's own files (jupyter-server-mathjax's MathJax 2), not from a CDN; that
+# package ships MathJax's STIX-Web fonts only.
 mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+# myst-nb marks the page body tex2jax_ignore and lets MathJax 3 typeset only these classes; say
+# the same to MathJax 2. The HTML-CSS output with the STIX-Web fonts, the ones that package has
+# (not the browser's own MathML, whose CSS asks for MathJax's TeX fonts).
+mathjax2_config = {"tex2jax": {"processClass": "tex2jax_process|mathjax_process|math|output_area"},
+                   "menuSettings": {"renderer": "HTML-CSS"},
+                   "HTML-CSS": {"availableFonts": [], "preferredFont": None,
+                                "webFont": "STIX-Web", "imageFont": None}}

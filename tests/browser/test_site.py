@@ -51,7 +51,7 @@ PAGE_STATE_JS = """async () => {
       .map((n) => n.innerText.slice(0, 200)),
     outputText: outputs.map((n) => n.innerText).join('\\n'),
     text: main.innerText,
-    untypeset: Array.from(document.querySelectorAll('span.math, div.math'))
+    untypeset: Array.from(document.querySelectorAll('span.math.notranslate, div.math.notranslate'))
       .filter((n) => !n.querySelector('.MathJax, .MathJax_Display, .MathJax_SVG, mjx-container')
                      && !(n.nextElementSibling && /MathJax/.test(n.nextElementSibling.className)))
       .length,
@@ -136,7 +136,9 @@ def check_lesson_page(relative: str, state: dict[str, Any]) -> list[str]:
 
 
 def test_every_page_as_a_reader_sees_it(site, chromium):
-    pages = sorted(path.relative_to(site).as_posix() for path in site.rglob("*.html"))
+    # Every page of the site (_static/ holds the theme's templates, not pages).
+    pages = sorted(path.relative_to(site).as_posix() for path in site.rglob("*.html")
+                   if not path.relative_to(site).as_posix().startswith(("_static/", "_sources/")))
     SCREENS.mkdir(parents=True, exist_ok=True)
     for old in SCREENS.glob("*.png"):
         old.unlink()
@@ -151,6 +153,9 @@ def test_every_page_as_a_reader_sees_it(site, chromium):
         context.on("request", lambda request: foreign.append(request.url)
                    if urllib.parse.urlsplit(request.url).netloc not in (origin, "")
                    and not request.url.startswith("data:") else None)
+        missing: list[str] = []  # a script, style, font or image of the site that is not there
+        context.on("response", lambda response: missing.append(f"{response.status} {response.url}")
+                   if response.status >= 400 else None)
         page = context.new_page()
         page_errors: list[str] = []
         page.on("pageerror", lambda error: page_errors.append(str(error)))
@@ -175,6 +180,7 @@ def test_every_page_as_a_reader_sees_it(site, chromium):
         finally:
             context.close()
         problems += [f"fetched from another host: {url}" for url in sorted(set(foreign))]
+        problems += [f"missing on the site: {entry}" for entry in sorted(set(missing))]
         problems += broken_links(links, ids, base)
     assert notes > 0, "no slider panel became a 'run it to move the sliders' note"
     assert not problems, "\n".join(problems)
