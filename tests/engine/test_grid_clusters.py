@@ -55,9 +55,14 @@ def local_run() -> pd.DataFrame:
     return run_grid(grid_runs.heavy_ball, GRID, seeds=(0, 1), n_jobs=1, cache=False)
 
 
-def test_readme_ray_code_gives_the_local_numbers_in_ray_workers():
+def test_readme_ray_code_gives_the_local_numbers_in_ray_workers(monkeypatch):
     require("ray")
     import ray
+
+    # On a loaded 2-core machine Ray's node and its agents can start slower than Ray waits for by
+    # default (30 s and 15 s); give them time (Ray reads these settings from the environment).
+    monkeypatch.setenv("RAY_raylet_start_wait_time_s", "180")
+    monkeypatch.setenv("RAY_agent_register_timeout_ms", "180000")
 
     namespace = {"run": grid_runs.located_heavy_ball, "grid": GRID}
     try:
