@@ -6,7 +6,9 @@
    (``--nbval-lax``: every cell must run without error, so every lesson's asserts must hold),
    one notebook at a time in a kernel of this same environment;
 3. ``tests/nbreport.py`` records each lesson's wall time and the kernel's peak memory, prints a
-   table and writes ``build/lesson_report.{json,md}``.
+   table and writes ``build/lesson_report.{json,md}``; ``tests/nbsave.py`` keeps each lesson as
+   executed (``build/executed/``), and the website test (``tests/browser/test_site.py``), run
+   last, builds the course website from them and opens every page in Chromium.
 
 The device is whatever ``edutools.get_device()`` picks: set ``EDUTOOLS_DEVICE=cuda`` to insist on
 a GPU. Extra arguments after ``--`` go to pytest (e.g. ``python -m tests -- -k 01_``).
@@ -86,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                EDUTOOLS_LESSON_MODE="full" if args.full else "fast",
                EDUTOOLS_BUSY_NEIGHBOUR="1" if args.busy_neighbour else "0")
     command = [sys.executable, "-m", "pytest", "-p", "tests.nbreport"]
+    if args.seed is None:  # the lessons as committed: kept for the website (tests/nbsave.py)
+        command += ["-p", "tests.nbsave"]
+    if args.unit_only:  # the website test builds from the lessons this run executes
+        env["EDUTOOLS_SKIP_SITE"] = "1"
     if not args.lessons_only:
         command.append(str(ROOT / "tests"))
     if not args.unit_only:

@@ -48,6 +48,16 @@ class CourseRepository:
         return self.repository.split("/")[1]
 
     @property
+    def pages_url(self) -> str:
+        """The course website's address on GitHub Pages (``https://owner.github.io/name/``)."""
+        owner, name = self.repository.split("/")
+        return f"https://{owner.lower()}.github.io/{name}/"
+
+    def file_url(self, path: str) -> str:
+        """GitHub page of ``path`` (a file or folder of the repository) on the default branch."""
+        return f"https://github.com/{self.repository}/blob/{self.branch}/{path}"
+
+    @property
     def clone_url(self) -> str:
         """HTTPS URL for ``git clone``."""
         return f"https://github.com/{self.repository}"

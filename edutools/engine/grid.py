@@ -23,16 +23,16 @@ naming the configuration; results finished before it stay cached.
 
 from __future__ import annotations
 
+import itertools
 import os
 import traceback
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import joblib
 import pandas as pd
 import torch
-from tqdm.std import tqdm  # text, not a widget: nothing broken left in a saved notebook
 
 from edutools.engine.grid_checks import (
     check_configurations,
@@ -43,6 +43,7 @@ from edutools.engine.grid_checks import (
 )
 from edutools.ground.cache import MISS, ResultCache, code_version
 from edutools.ground.device import progress_disabled, seed_everything
+from edutools.ground.progress import progress_bar  # text that leaves nothing behind
 from edutools.ground.workers import exit_with_parent
 
 __all__ = ["GridRunError", "grid_cache", "run_grid"]
@@ -146,6 +147,26 @@ def _parallel_setup(backend: str | None, n_jobs: int | None,
     return {"backend": backend}, n_jobs if n_jobs is not None else -1
 
 
+def _outcomes_as_they_finish(calls: Iterable[Any], jobs: int) -> Iterator[_Outcome]:
+    """The calls' outcomes, each handed back as soon as the active joblib backend allows.
+
+    Backends that stream results (``loky``, ``threading``, ``dask``) yield every outcome the
+    moment it is done, in any order. joblib's ``multiprocessing``-derived backends, Ray's
+    included, cannot return a generator: there the calls go in waves of one call per worker
+    through one pool kept open between waves, so the progress bar and the cache still advance
+    after every wave instead of once at the very end.
+    """
+    backend, _ = joblib.parallel.get_active_backend()
+    if backend.supports_return_generator:
+        yield from joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(calls)
+        return
+    calls = iter(calls)
+    wave_size = max(1, joblib.effective_n_jobs(jobs))
+    with joblib.Parallel(n_jobs=jobs, return_as="list") as parallel:
+        while wave := list(itertools.islice(calls, wave_size)):
+            yield from parallel(wave)
+
+
 def run_grid(
     run: Callable[..., Mapping[str, Any]],
     grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
@@ -222,13 +243,13 @@ def run_grid(
     if todo:
         config_kwargs, jobs = _parallel_setup(backend, n_jobs, len(todo))
         quiet = progress_disabled() if progress is None else not progress
-        bar = tqdm(total=len(todo), disable=quiet, desc=f"grid ({len(tasks) - len(todo)} cached)",
-                   mininterval=0.5)
+        bar = progress_bar(total=len(todo), disable=quiet,
+                           desc=f"grid ({len(tasks) - len(todo)} cached)")
         calls = (joblib.delayed(_execute)(run, {**fixed, **tasks[i][0]}, tasks[i][1], i,
                                           os.getpid()) for i in todo)
         try:
             with joblib.parallel_config(**config_kwargs):
-                outcomes = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(calls)
+                outcomes = _outcomes_as_they_finish(calls, jobs)
                 for outcome in outcomes:
                     configuration, seed = tasks[outcome.index]
                     if outcome.error is not None:

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edutools.face.lab_settings import install_lab_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKSPACE_NAME = "my_lessons"
 _ORIGIN_KEY = "edutools_origin"
@@ -212,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"the course has updated {name} since you copied it: "
               f"python -m edutools.face.workspace --refresh {name[:2]} gets the new version")
     print(f"your lessons are in {where}/ (the course's own copies stay in lessons/)")
+    install_lab_settings()  # no news prompt over the lesson in this environment's JupyterLab
     return 0
 
 

@@ -43,6 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives JupyterLab in a real (headless) browser")
     config.addinivalue_line("markers", "binder: builds the Binder environment (slow, "
                                        "EDUTOOLS_BINDER_TEST=1)")
+    config.addinivalue_line("markers", "site: builds the course website and reads every page")
 
 
 def _unavailable(reason: str) -> NoReturn:

@@ -3,9 +3,12 @@
 The server runs from this same Python environment, on a free port of 127.0.0.1, with a random
 token, on a temporary root folder holding lesson copies that papermill prepared with
 ``FAST=True`` injected (so the committed notebooks never get outputs). Its user settings turn
-off what would make a test flaky: autosave, notebook windowing (every cell stays in the DOM) and
-the news/update checks. ``expose_app_in_browser`` publishes ``window.jupyterapp`` so that a test
-can read the kernel status and run commands; the test still types and clicks like a learner.
+off what would make a test flaky: autosave and notebook windowing (every cell stays in the DOM);
+the news prompt and the update check are off through the course's own JupyterLab defaults, which
+the server's environment gets as README command (a) gives them (``install_lab_settings``).
+Progress bars are on (``EDUTOOLS_QUIET=0``, ``CI`` unset for the server), as a learner has them.
+``expose_app_in_browser`` publishes ``window.jupyterapp`` so that a test can read the kernel
+status and run commands; the test still types and clicks like a learner.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edutools.face.lab_settings import install_lab_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = ROOT / "lessons"
 
@@ -35,9 +40,8 @@ LAB_SETTINGS: dict[str, dict[str, object]] = {
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
     # No autosave: the test decides when the notebook is written (Ctrl+S).
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
-    # No requests to the internet, no news pop-up covering the page.
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
-                                                    "checkForUpdates": False},
+    # Not here: the news prompt and the update check. The course's own defaults turn them off
+    # (edutools.face.lab_settings, installed by README command (a)); the tests check that.
 }
 
 
@@ -178,8 +182,10 @@ def running_lab(root_dir: Path, *, work_dir: Path, startup_timeout_s: float = 12
     server = LabServer(base_url=f"http://127.0.0.1:{port}", token=token, root_dir=root_dir,
                        log_path=work_dir / "jupyter_server.log")
     python_path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    # As a learner has it: progress bars and live curves on (CI=true would turn them off).
     server_env = dict(os.environ, PYTHONPATH=python_path, JUPYTER_RUNTIME_DIR=str(runtime_dir),
-                      EDUTOOLS_QUIET="1", **(env or {}))
+                      EDUTOOLS_QUIET="0", CI="", **(env or {}))
+    install_lab_settings()  # what README command (a)'s workspace step does
     command = lab_command(port=port, token=token, root_dir=root_dir, settings_dir=settings_dir,
                           workspaces_dir=workspaces_dir)
     with open(server.log_path, "wb") as log:

@@ -53,6 +53,10 @@ window.__edutoolsTest = (() => {
       const mime = node.getAttribute('data-mime-type') || '';
       if (mime === 'application/vnd.jupyter.stderr' && /Traceback|^\w*Error\b/m.test(text)) {
         found.push(`error output: ${text.slice(0, 300)}`);
+      } else if (mime === 'application/vnd.jupyter.stderr' && !text) {
+        // JupyterLab tints stderr red: whitespace left by a cleared progress bar is an empty
+        // error box to the learner.
+        found.push('empty stderr output (an empty red box)');
       } else if (mime === 'text/plain' && WIDGET_AS_TEXT.test(text)) {
         found.push(`widget shown as text: ${text.slice(0, 120)}`);
       }
@@ -60,6 +64,11 @@ window.__edutoolsTest = (() => {
     const all = root.innerText || '';
     for (const phrase of ['Error displaying widget', 'Error rendering output']) {
       if (all.includes(phrase)) found.push(`page shows "${phrase}"`);
+    }
+    // JupyterLab's news toast sits over the lesson until answered; the course's settings
+    // (edutools.face.lab_settings) answer it.
+    if ((document.body.innerText || '').includes('notified about official Jupyter news')) {
+      found.push('page shows the "get notified about official Jupyter news?" prompt');
     }
     return found;
   }

@@ -86,6 +86,12 @@ def test_binder_environment_builds_and_runs_lesson_00(tmp_path):
     assert "MNIST subset OK" in postbuild_log, postbuild_log
     assert re.search(r"done in \d+ s: \d+ computed", postbuild_log), postbuild_log
     assert any((tmp_path / "cache").rglob("*.entry")), "postBuild cached no slider result"
+    # The JupyterLab Binder starts reads the course's defaults (no news prompt).
+    overrides = env_dir / "share/jupyter/lab/settings/overrides.d/edutools.json"
+    assert overrides.exists(), f"postBuild did not install the JupyterLab defaults: {overrides}"
+    from edutools.face.lab_settings import LAB_OVERRIDES
+
+    assert json.loads(overrides.read_text()) == LAB_OVERRIDES
 
     executed = tmp_path / "00_binder.ipynb"
     run_s, _ = run([bin_python, "-m", "papermill", str(lesson_path("00")), str(executed),

@@ -1,6 +1,8 @@
 """The lessons in JupyterLab in a real browser, as a learner uses them.
 
-Lesson 00 (FAST copy): *Run → Run All Cells*; no error output and no widget shown as text; the
+Lesson 00 (FAST copy, progress bars on as a learner has them): *Run → Run All Cells*; no error
+output, no empty stderr output (JupyterLab draws stderr red: a cleared progress bar would leave an
+empty error box), no widget shown as text, no "official Jupyter news?" prompt; the
 momentum and batch-size sliders moved with the keyboard change the figure, and moving back shows
 the first figure again, fast (from the cache); Ctrl+S, reload: the widgets come back. Lesson 03
 (FAST copy, run up to its full-batch curvature panel): that panel's momentum slider changes the
@@ -118,6 +120,27 @@ def test_lesson_00_runs_and_its_sliders_work(browser_page, jupyter_server):
     report.record_screenshot(notebook.screenshot("00_after_reload"))
     jupyter_server.shutdown_kernels()  # free the CPU for the next lesson
     assert not failures, "\n".join(failures)
+
+
+def test_the_check_sees_an_empty_error_box(browser_page, jupyter_server):
+    """What tqdm's text bar leaves in a notebook when it clears its line (``leave=False``): a
+    stderr output holding only whitespace. The check must report it (else the lesson checks
+    above could not fail on one)."""
+    import json
+
+    path = "empty_stderr_box.ipynb"
+    cell = {"cell_type": "code", "execution_count": None, "id": "leftover", "metadata": {},
+            "outputs": [], "source": "import sys\nsys.stderr.write('\\r' + ' ' * 40 + '\\r')"}
+    (jupyter_server.root_dir / path).write_text(json.dumps(
+        {"cells": [cell], "nbformat": 4, "nbformat_minor": 5,
+         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}}}))
+    notebook = NotebookPage(browser_page, jupyter_server, path, screenshots=report.SCREENSHOTS)
+    notebook.open(timeout_s=180.0 * SLACK)
+    notebook.run_all(timeout_s=120.0 * SLACK)
+    problems = notebook.problems()
+    jupyter_server.shutdown_kernels()
+    assert problems == ["empty stderr output (an empty red box)"], problems
 
 
 def test_lesson_03_curvature_panel_slider(browser_page, jupyter_server):

@@ -40,6 +40,15 @@ def heavy_ball(lr: float, momentum: float, *, seed: int, steps: int = 40, dim: i
     }
 
 
+def located_heavy_ball(lr: float, momentum: float, *, seed: int) -> dict:
+    """:func:`heavy_ball`'s results, plus where the call ran: the process id and its command
+    line (a Ray worker's starts with ``ray::``)."""
+    import psutil
+
+    return {**heavy_ball(lr, momentum, seed=seed), "pid": os.getpid(),
+            "process": " ".join(psutil.Process().cmdline())[:80]}
+
+
 def thread_report(x: int, *, seed: int) -> dict:
     """The torch thread count and OMP_NUM_THREADS seen by the process that runs the call."""
     return {"torch_threads": torch.get_num_threads(),

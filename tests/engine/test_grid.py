@@ -1,6 +1,6 @@
-"""run_grid: parallel = serial, disk cache (hits, misses, stale, corrupt), Dask, bad input."""
+"""run_grid: parallel = serial, disk cache (hits, misses, stale, corrupt), bad input (clusters:
+test_grid_clusters.py)."""
 
-import logging
 import math
 import os
 from pathlib import Path
@@ -201,29 +201,6 @@ def test_batch_size_and_custom_validation_fail_before_any_run(log_dir):
         run_grid(grid_runs.heavy_ball, GRID, validate=no_big_steps,
                  fixed={"log_dir": str(log_dir)})
     assert calls_in(log_dir) == 0
-
-
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed")
-    logging.getLogger("distributed").setLevel(logging.ERROR)
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
-def test_dask_cluster_gives_the_local_numbers(dask_client):
-    local = run_grid(grid_runs.heavy_ball, GRID, seeds=(0, 1), n_jobs=1, cache=False)
-    on_dask = run_grid(grid_runs.heavy_ball, GRID, seeds=(0, 1), backend="dask", cache=False)
-    pd.testing.assert_frame_equal(local, on_dask, check_exact=True)
-    # The backend can also come from the caller's joblib configuration, with no argument here.
-    with joblib.parallel_config(backend="dask"):
-        report = run_grid(grid_runs.thread_report, {"x": [0, 1, 2, 3]}, cache=False)
-    worker_pids = set(dask_client.run(os.getpid).values())
-    assert set(report["pid"]) <= worker_pids and (report["torch_threads"] == 1).all()
 
 
 def test_local_processes_get_one_thread_each_and_a_caller_backend_is_respected():

@@ -20,10 +20,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-# Text progress, not tqdm.auto's widget: a widget bar leaves 'Error displaying widget' in a
-# saved notebook once its model is gone; text stays readable after a reload.
-from tqdm.std import tqdm
-
 from edutools.engine.sam.batchnorm import frozen_running_stats
 from edutools.engine.training.divergence import divergence_message, divergence_reason
 from edutools.engine.training.phases import Phase, run_phases
@@ -36,6 +32,7 @@ from edutools.engine.training.result import (
 from edutools.ground.data import Dataset
 from edutools.ground.device import progress_disabled
 from edutools.ground.models import LossFn, accuracy, resolve_loss
+from edutools.ground.progress import progress_bar
 from edutools.ground.validation import (
     check_batch_size,
     check_bool,
@@ -236,8 +233,8 @@ def train(model: nn.Module, data: Dataset, *, lr: float | None = None,
         return batch_loss
 
     quiet = progress_disabled() if progress is None else not progress
-    bar = tqdm(total=num_steps, disable=quiet, desc=description or "training", mininterval=0.5,
-               leave=False)
+    # Text in a display that closing empties, not stderr: no empty error box left behind.
+    bar = progress_bar(total=num_steps, disable=quiet, desc=description or "training")
     start = time.perf_counter()
     rows.append(measure(0))
     _check_initial_loss(model, X, rows[0]["train_loss"])
