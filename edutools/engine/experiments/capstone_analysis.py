@@ -27,7 +27,8 @@ CONFIG: list[str] = ["momentum", "batch_size"]
 RobustScore = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 
 _MEANS = ("final_val_acc", "best_val_acc", "loss_var", "relative_loss_var", "grad_norm",
-          "val_jitter", "lambda_max", "batch_sharpness", "upper_edge", "lower_edge",
+          "val_jitter", "lambda_max", "batch_sharpness", "batch_sharpness_se", "upper_edge",
+          "lower_edge",
           "lambda_ratio", "bs_ratio", "edge_ratio")
 
 
