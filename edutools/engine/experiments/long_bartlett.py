@@ -14,7 +14,7 @@ so direction i is stable iff ηλ_i + ηρλ_i²/‖g‖ < 2, i.e. iff λ_i is b
 * Network: :func:`train_sam_edge` (full-batch SAM on lesson 01's tanh MLP with a λ_max meter),
   :func:`sam_edge_run` (the same as the ρ/η sliders' run function: a picklable
   :class:`SamEdgeRun`), :func:`sam_edge_summary` / :func:`sam_edge_table` (λ_max in units of
-  λ_SAM and of 2/η).
+  λ_SAM and of 2/η), :func:`sam_edge_tracking` (does λ_max follow the moving edge?).
 
 Engine layer: nothing here draws.
 """
@@ -37,9 +37,9 @@ from edutools.ground.models import mlp
 from edutools.ground.theory import gd_edge, sam_edge
 from edutools.ground.validation import check_lr, check_positive_int
 
-__all__ = ["FAST_NUM_STEPS", "LR", "NUM_STEPS", "RHOS", "SLIDER_GRID", "SLIDER_STEPS",
-           "ARRIVAL_RATIO", "SamEdgeRun", "SamEdgeSummary", "SamQuadraticRun", "sam_edge_column", "sam_edge_run",
-           "sam_edge_runs", "sam_edge_summary", "sam_edge_table", "sam_edge_tracking",
+__all__ = ["ARRIVAL_RATIO", "FAST_NUM_STEPS", "LR", "NUM_STEPS", "RHOS", "SLIDER_GRID",
+           "SLIDER_STEPS", "SamEdgeRun", "SamEdgeSummary", "SamQuadraticRun", "sam_edge_column",
+           "sam_edge_run", "sam_edge_runs", "sam_edge_summary", "sam_edge_table", "sam_edge_tracking",
            "sam_quadratic_run", "train_sam_edge"]
 
 #: The main runs: η (edge 2/η = 10) and the two radii ρ.

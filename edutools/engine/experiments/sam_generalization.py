@@ -41,8 +41,8 @@ from edutools.ground.validation import check_fraction, check_positive_int
 
 __all__ = ["BATCH_SIZE", "CHEAP", "EPOCHS", "LR", "METHODS", "MOMENTUM", "M_SHARPNESS",
            "Method", "MethodRun", "NOISE_FRACTION", "NoisyDigits", "compare_methods",
-           "count_passes", "make_step", "memorized_fraction", "noisy_digits", "paired_gaps", "time_per_step",
-           "train_method"]
+           "count_passes", "make_step", "memorized_fraction", "noisy_digits", "paired_gaps",
+           "time_per_step", "train_method"]
 
 #: Fraction of training labels flipped to a different class.
 NOISE_FRACTION = 0.25
