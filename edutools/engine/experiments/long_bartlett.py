@@ -39,8 +39,8 @@ from edutools.ground.validation import check_lr, check_positive_int
 
 __all__ = ["ARRIVAL_RATIO", "FAST_NUM_STEPS", "LR", "NUM_STEPS", "RHOS", "SLIDER_GRID",
            "SLIDER_STEPS", "SamEdgeRun", "SamEdgeSummary", "SamQuadraticRun", "sam_edge_column",
-           "sam_edge_run", "sam_edge_runs", "sam_edge_summary", "sam_edge_table", "sam_edge_tracking",
-           "sam_quadratic_run", "train_sam_edge"]
+           "sam_edge_run", "sam_edge_runs", "sam_edge_summary", "sam_edge_table",
+           "sam_edge_tracking", "sam_quadratic_run", "train_sam_edge"]
 
 #: The main runs: η (edge 2/η = 10) and the two radii ρ.
 LR = 0.2
