@@ -160,8 +160,9 @@ def plot_equal_loss(records: Mapping[tuple[str, int], pd.DataFrame]) -> Figure:
             for ax, column in ((ax_mem, "memorized"), (ax_val, "val_acc")):
                 ax.plot(record["train_loss"], record[column], color=PALETTE[i], alpha=0.6,
                         linewidth=1, label=name if j == 0 else None)
+    lowest = min(float(record["train_loss"].min()) for record in records.values())
     for ax in (ax_mem, ax_val):
-        ax.set_xlim(1.3, 0.3)  # training loss falls to the right, as training goes on
+        ax.set_xlim(1.3, 0.9 * lowest)  # training loss falls to the right, as training goes on
         ax.set_xlabel("training loss on the noisy labels (falls →)")
         ax.legend(fontsize=8)
     ax_mem.set(ylabel="flipped labels memorized", ylim=(0, 0.8),
