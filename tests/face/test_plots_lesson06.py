@@ -76,6 +76,22 @@ def test_the_generalization_figure_has_curves_and_one_dot_per_seed():
     assert "2 seed(s)" in figure._suptitle.get_text()
 
 
+def test_the_equal_loss_figure_draws_each_run_against_its_training_loss():
+    records = {(name, seed): pd.DataFrame({"epoch": [0, 10, 20], "train_loss": [2.3, 1.0, 0.5],
+                                           "memorized": [0.1, 0.05, 0.3 - 0.1 * i],
+                                           "val_acc": [0.1, 0.9, 0.85 + 0.03 * i]})
+               for seed in (0, 1, 2) for i, name in enumerate(("SGD", "SAM ρ=0.1"))}
+    figure = figures.plot_equal_loss(records)
+    assert len(figure.axes) == 2
+    assert all(len(ax.get_lines()) == 6 for ax in figure.axes)  # one line per run
+    assert all("training loss" in ax.get_xlabel() for ax in figure.axes)
+    left, right = figure.axes[0].get_xlim()
+    assert left > right  # training loss falls to the right
+    assert [t.get_text() for t in figure.axes[0].get_legend().get_texts()] == ["SGD",
+                                                                                "SAM ρ=0.1"]
+    assert figure.axes[1].get_ylabel().startswith("validation accuracy")
+
+
 def test_the_cost_figure_has_counts_times_and_the_trade_off():
     cost = pd.DataFrame({"passes_per_step": [1, 2, 1.2], "ms_per_step": [1.0, 2.1, 1.3],
                          "val_acc": [0.85, 0.9, 0.89]},

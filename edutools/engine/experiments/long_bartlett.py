@@ -14,7 +14,7 @@ so direction i is stable iff ηλ_i + ηρλ_i²/‖g‖ < 2, i.e. iff λ_i is b
 * Network: :func:`train_sam_edge` (full-batch SAM on lesson 01's tanh MLP with a λ_max meter),
   :func:`sam_edge_run` (the same as the ρ/η sliders' run function: a picklable
   :class:`SamEdgeRun`), :func:`sam_edge_summary` / :func:`sam_edge_table` (λ_max in units of
-  λ_SAM and of 2/η).
+  λ_SAM and of 2/η), :func:`sam_edge_tracking` (does λ_max follow the moving edge?).
 
 Engine layer: nothing here draws.
 """
@@ -37,10 +37,10 @@ from edutools.ground.models import mlp
 from edutools.ground.theory import gd_edge, sam_edge
 from edutools.ground.validation import check_lr, check_positive_int
 
-__all__ = ["FAST_NUM_STEPS", "LR", "NUM_STEPS", "RHOS", "SLIDER_GRID", "SLIDER_STEPS",
-           "SamEdgeRun", "SamEdgeSummary", "SamQuadraticRun", "sam_edge_column", "sam_edge_run",
-           "sam_edge_runs", "sam_edge_summary", "sam_edge_table", "sam_quadratic_run",
-           "train_sam_edge"]
+__all__ = ["ARRIVAL_RATIO", "FAST_NUM_STEPS", "LR", "NUM_STEPS", "RHOS", "SLIDER_GRID",
+           "SLIDER_STEPS", "SamEdgeRun", "SamEdgeSummary", "SamQuadraticRun", "sam_edge_column",
+           "sam_edge_run", "sam_edge_runs", "sam_edge_summary", "sam_edge_table",
+           "sam_edge_tracking", "sam_quadratic_run", "train_sam_edge"]
 
 #: The main runs: η (edge 2/η = 10) and the two radii ρ.
 LR = 0.2
@@ -304,3 +304,39 @@ def sam_edge_table(runs: Sequence[SamEdgeRun], *,
                      "late ‖g‖": s.late_grad_norm, "λ_SAM start": s.start_edge,
                      "λ_SAM late": s.late_edge})
     return pd.DataFrame(rows).set_index("ρ")
+
+
+#: λ_max has "arrived" on SAM's edge at the first measurement with λ_max/λ_SAM ≥ this.
+ARRIVAL_RATIO = 0.95
+
+
+def sam_edge_tracking(run: SamEdgeRun, *, arrival: float = ARRIVAL_RATIO) -> dict[str, float]:
+    """Does λ_max follow λ_SAM once it has reached it, not only sit near it on average?
+
+    The window: every measurement from the first one with λ_max/λ_SAM ≥ ``arrival`` to the end
+    of the run. Returns ``arrival_step`` (NaN and NaN statistics if λ_max never arrives),
+    ``ratio_min`` / ``ratio_max`` (the band of λ_max/λ_SAM over the window), ``edge_range``
+    (max/min − 1 of λ_SAM over the window: how far the edge moved, so that the band means
+    something), ``level_corr`` (Pearson correlation of λ_max with λ_SAM over the window) and
+    ``rank_corr`` (their Spearman rank correlation), and ``window`` (measurements in it).
+    """
+    if not 0 < arrival <= 1:
+        raise ValueError(f"arrival must be a ratio in (0, 1], got {arrival!r}")
+    record = run.record
+    ratio = record["lambda_over_sam_edge"].to_numpy(dtype=float)
+    hits = np.flatnonzero(ratio >= arrival)
+    nan = float("nan")
+    if len(hits) == 0:
+        return {"arrival_step": nan, "ratio_min": nan, "ratio_max": nan, "edge_range": nan,
+                "level_corr": nan, "rank_corr": nan, "window": 0}
+    window = record.iloc[hits[0]:]
+    if len(window) < 3:
+        raise ValueError(f"λ_max arrives on the edge at the run's last {len(window)} "
+                         "measurement(s); a correlation needs at least 3")
+    lam, edge = window["lambda_max"].astype(float), window["sam_edge"].astype(float)
+    return {"arrival_step": float(window["step"].iloc[0]),
+            "ratio_min": float(window["lambda_over_sam_edge"].min()),
+            "ratio_max": float(window["lambda_over_sam_edge"].max()),
+            "edge_range": float(edge.max() / edge.min() - 1),
+            "level_corr": float(lam.corr(edge)),
+            "rank_corr": float(lam.corr(edge, method="spearman")), "window": len(window)}

@@ -20,8 +20,8 @@ from edutools.engine.experiments.long_bartlett import SamEdgeRun, SamQuadraticRu
 from edutools.engine.experiments.sam_momentum import MomentumRun
 from edutools.face.plots.style import EDGE_COLOR, PALETTE
 
-__all__ = ["plot_cost", "plot_generalization", "plot_momentum_runs", "plot_sam_edge_runs",
-           "plot_sam_quadratic", "show_sam_edge_run"]
+__all__ = ["plot_cost", "plot_equal_loss", "plot_generalization", "plot_momentum_runs",
+           "plot_sam_edge_runs", "plot_sam_quadratic", "show_sam_edge_run"]
 
 
 def _new(figure: Figure | None, figsize: tuple[float, float]) -> Figure:
@@ -143,6 +143,32 @@ def plot_generalization(table: pd.DataFrame, records: Mapping[tuple[str, int], p
         ax.set(ylabel=label, title=title)
     figure.suptitle(f"Noisy digits over {table['seed'].nunique()} seed(s): dots = seeds, "
                     "bars = means", fontweight="bold")
+    figure.tight_layout()
+    return figure
+
+
+def plot_equal_loss(records: Mapping[tuple[str, int], pd.DataFrame]) -> Figure:
+    """``records``: (method, seed) → record with ``train_loss``, ``memorized`` and ``val_acc``.
+    Left: memorized fraction against training loss; right: validation accuracy against training
+    loss — one thin line per seed, one colour per method, training loss falling to the right.
+    Where the methods' lines lie on top of each other, they differ only in how fast they fit."""
+    methods = list(dict.fromkeys(name for name, _ in records))
+    figure, (ax_mem, ax_val) = plt.subplots(1, 2, figsize=(13, 4))
+    for i, name in enumerate(methods):
+        runs = [record for (m, _), record in records.items() if m == name]
+        for j, record in enumerate(runs):
+            for ax, column in ((ax_mem, "memorized"), (ax_val, "val_acc")):
+                ax.plot(record["train_loss"], record[column], color=PALETTE[i], alpha=0.6,
+                        linewidth=1, label=name if j == 0 else None)
+    lowest = min(float(record["train_loss"].min()) for record in records.values())
+    for ax in (ax_mem, ax_val):
+        ax.set_xlim(1.3, 0.9 * lowest)  # training loss falls to the right, as training goes on
+        ax.set_xlabel("training loss on the noisy labels (falls →)")
+        ax.legend(fontsize=8)
+    ax_mem.set(ylabel="flipped labels memorized", ylim=(0, 0.8),
+               title="Memorization against training loss")
+    ax_val.set(ylabel="validation accuracy (clean labels)", ylim=(0.6, 1.0),
+               title="Validation accuracy against training loss")
     figure.tight_layout()
     return figure
 

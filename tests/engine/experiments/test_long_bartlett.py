@@ -15,6 +15,7 @@ from edutools.engine.experiments.long_bartlett import (
     sam_edge_run,
     sam_edge_summary,
     sam_edge_table,
+    sam_edge_tracking,
     sam_quadratic_run,
 )
 from edutools.ground.theory import sam_edge
@@ -108,3 +109,36 @@ def test_a_short_network_run_is_picklable_and_watched_with_partial_runs():
     again = pickle.loads(pickle.dumps(run))
     pd.testing.assert_frame_equal(again.record, run.record)
     assert set(SLIDER_GRID) == {"rho", "lr"} and 0.0 in SLIDER_GRID["rho"]
+
+
+def _tracking_run(lam, edge):
+    steps = np.arange(len(lam)) * 50
+    lam, edge = np.asarray(lam, dtype=float), np.asarray(edge, dtype=float)
+    record = pd.DataFrame({"step": steps, "lambda_max": lam, "sam_edge": edge,
+                           "lambda_over_sam_edge": lam / edge})
+    return SamEdgeRun(rho=0.05, lr=0.2, num_steps=int(steps[-1]), record=record,
+                      step_losses=np.empty(0), diverged_at=None, seconds=0.0)
+
+
+def test_sam_edge_tracking_follows_lambda_from_its_arrival_on_the_edge():
+    edge = np.array([8.0, 5.0, 3.0, 3.5, 4.0, 4.6, 4.9, 4.7, 4.5])
+    # λ_max starts below the edge, which falls onto it (step 100); then λ = 1.02·edge.
+    lam = np.r_[[4.3, 4.0], 1.02 * edge[2:]]
+    tracking = sam_edge_tracking(_tracking_run(lam, edge))
+    assert tracking["arrival_step"] == 100 and tracking["window"] == 7
+    assert tracking["ratio_min"] == pytest.approx(1.02)
+    assert tracking["ratio_max"] == pytest.approx(1.02)
+    assert tracking["edge_range"] == pytest.approx(4.9 / 3.0 - 1)
+    assert tracking["level_corr"] == pytest.approx(1.0)
+    assert tracking["rank_corr"] == pytest.approx(1.0)
+    # A λ_max that arrives and then drifts down while the edge rises is caught.
+    drift = sam_edge_tracking(_tracking_run(np.r_[[4.3, 4.0], 3.1 - 0.01 * np.arange(7)], edge))
+    assert drift["ratio_max"] == pytest.approx(3.1 / 3.0) and drift["ratio_min"] < 0.7
+    assert drift["level_corr"] < 0 and drift["rank_corr"] < 0
+    # Never on the edge: no window.
+    never = sam_edge_tracking(_tracking_run(0.5 * edge, edge))
+    assert np.isnan(never["arrival_step"]) and never["window"] == 0
+    with pytest.raises(ValueError, match="at least 3"):
+        sam_edge_tracking(_tracking_run(np.r_[0.5 * edge[:-2], edge[-2:]], edge))
+    with pytest.raises(ValueError, match="arrival"):
+        sam_edge_tracking(_tracking_run(lam, edge), arrival=1.5)
