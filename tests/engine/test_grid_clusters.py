@@ -121,3 +121,14 @@ def test_a_backend_without_generators_runs_in_waves_that_fill_the_cache(tmp_path
     assert len(list(log_dir.glob("*.call"))) == 4  # two waves of two calls
     again = run_grid(grid_runs.failing, {"x": [0, 1]}, fixed=fixed, n_jobs=1)
     assert again.attrs["cached"] == 2 and list(again["square"]) == [0, 1]
+
+
+@pytest.mark.parametrize("name", ["ray", "dask"])
+def test_lesson_07_shows_the_cluster_code_these_tests_run(name):
+    """Lesson 07's section on clusters shows the README's blocks word for word."""
+    import nbformat
+
+    lesson = Path(__file__).resolve().parents[2] / "lessons" / "07_capstone.ipynb"
+    text = "\n".join(cell.source for cell in nbformat.read(lesson, as_version=4).cells
+                     if cell.cell_type == "markdown")
+    assert readme_block(name) in text, f"lesson 07 does not show the README's {name} code"
