@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from edutools.engine.landscape import SliceResult, classification_accuracy, interpolate
 from edutools.engine.sharpness import eps_sharpness, lambda_max
@@ -28,8 +29,8 @@ from edutools.ground.data import Dataset
 from edutools.ground.models import cross_entropy, mlp
 
 __all__ = ["BatchComparison", "LineAsymmetry", "asymmetry_table", "curve_gap", "line_asymmetry",
-           "line_between", "sharpness_table", "small_vs_large_batch", "summary_table",
-           "train_to_loss", "val_acc_gap"]
+           "line_between", "line_between_models", "sharpness_table", "small_vs_large_batch",
+           "summary_table", "train_to_loss", "val_acc_gap"]
 
 
 def train_to_loss(data: Dataset, widths: Sequence[int], *, batch_size: int, lr: float,
@@ -104,8 +105,14 @@ def val_acc_gap(table: pd.DataFrame) -> pd.Series:
 def line_between(comparison: BatchComparison, X: torch.Tensor, y: torch.Tensor,
                  alphas: np.ndarray) -> SliceResult:
     """Cross-entropy and accuracy on (X, y) along θ(α) = α·θ_LB + (1−α)·θ_SB at ``alphas``."""
-    return interpolate(comparison.small.model, comparison.large.model, cross_entropy, X, y,
-                       alphas=alphas, metric_fn=classification_accuracy)
+    return line_between_models(comparison.small.model, comparison.large.model, X, y, alphas)
+
+
+def line_between_models(small: nn.Module, large: nn.Module, X: torch.Tensor, y: torch.Tensor,
+                        alphas: np.ndarray) -> SliceResult:
+    """:func:`line_between` for two networks (``small`` at α = 0, ``large`` at α = 1)."""
+    return interpolate(small, large, cross_entropy, X, y, alphas=alphas,
+                       metric_fn=classification_accuracy)
 
 
 def asymmetry_table(lines: Mapping[int, SliceResult],

@@ -17,12 +17,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from edutools.engine.experiments.cohen_eos import EdgeRun, LossRises
+from edutools.engine.experiments.self_stabilization import CycleSummary, StabilizationCycle
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, plot_against_edge, plot_loss_curves
 from edutools.ground.theory import gd_edge
 from edutools.ground.theory.quadratic import QuadraticRun, regime, spectral_radius
 
-__all__ = ["plot_edge_units", "plot_loss_at_edge", "plot_sharpening", "show_gd_edge_run",
-           "show_quadratic_directions"]
+__all__ = ["plot_edge_units", "plot_loss_at_edge", "plot_self_stabilization", "plot_sharpening",
+           "show_gd_edge_run", "show_quadratic_directions"]
 
 
 def _new(figure: Figure | None, figsize: tuple[float, float]) -> Figure:
@@ -113,4 +114,32 @@ def plot_edge_units(records: Mapping[float, pd.DataFrame], *,
     ax.axhline(1, color=EDGE_COLOR, linestyle="--", linewidth=1.3, label="edge (λ_max = 2/η)")
     ax.set(xlabel="GD step", ylabel="λ_max · η/2", title="Every run meets its own edge 2/η")
     ax.legend()
+    return figure
+
+
+def plot_self_stabilization(cycle: StabilizationCycle, summary: CycleSummary,
+                            predicted: pd.Series) -> Figure:
+    """Left: ηS/2 at every step of the first cycle, the edge at 1, and the steps of the largest S
+    and the largest |x|. Right: |x| (log scale) with the quadratic model's prediction
+    ``predicted`` (a Series indexed by step) over its growth phase."""
+    figure, (ax_sharp, ax_size) = plt.subplots(1, 2, figsize=(13, 4))
+    steps = cycle.record["step"]
+    for ax in (ax_sharp, ax_size):
+        ax.axvline(summary.sharpness_peak_step, color=PALETTE[2], linestyle=":", linewidth=1.3,
+                   label=f"largest S (step {summary.sharpness_peak_step})")
+        ax.axvline(summary.displacement_peak_step, color=PALETTE[1], linestyle=":",
+                   linewidth=1.3, label=f"largest |x| (step {summary.displacement_peak_step})")
+    ax_sharp.plot(steps, cycle.ratio, color=PALETTE[0], label="S·η/2")
+    ax_sharp.axhline(1, color=EDGE_COLOR, linestyle="--", linewidth=1.3, label="edge (S = 2/η)")
+    ax_sharp.set(xlabel="GD step", ylabel="S · η/2  (S = λ_max)",
+                 title=f"η = {cycle.lr:g}: S overshoots the edge, then is pulled back")
+    ax_sharp.legend(loc="lower left")
+    ax_size.plot(steps, np.abs(cycle.record["displacement"]), color=PALETTE[0],
+                 label="measured |x| = |u·∇L| / S")
+    ax_size.plot(predicted.index, predicted.to_numpy(), color="0.1", linestyle="--",
+                 linewidth=2, zorder=3, label="quadratic model: × |1 − ηS| per step")
+    ax_size.set(yscale="log", xlabel="GD step", ylabel="|x|, displacement along u (log scale)",
+                title="The oscillation along the top eigenvector")
+    ax_size.legend(loc="upper left")
+    figure.tight_layout()
     return figure
