@@ -54,8 +54,7 @@ def test_proxy_comparison_draws_three_panels_and_names_lrs_when_they_differ():
 
 
 def test_slider_drawing_shows_final_accuracy_and_marks_divergence(capsys):
-    figure = figures.show_seed_network(fake_run(0.99, 32, diverged_at=40, final_acc=0.5),
-                                       momentum=0.99, batch_size=32, lr=0.01, seed=0)
+    figure = figures.show_seed_network(fake_run(0.99, 32, diverged_at=40, final_acc=0.5))
     ax_loss, ax_acc = figure.axes
     assert ax_acc.get_title() == "Final validation accuracy 0.500"
     assert "β = 0.99, B = 32" in ax_loss.get_title()

@@ -60,9 +60,9 @@ def test_loss_at_edge_marks_the_crossing_and_the_rises():
 
 
 def test_slider_drawing_and_edge_units():
-    run = EdgeRun(lr=0.4, num_steps=700, record=record(0.4), step_losses=np.linspace(1, 0.1, 700),
-                  diverged_at=None, message="", seconds=1.0)
-    figure = figures.show_gd_edge_run(run, lr=0.4)
+    run = EdgeRun(config={"lr": 0.4, "num_steps": 700}, record=record(0.4),
+                  step_losses=np.linspace(1, 0.1, 700), seconds=1.0)
+    figure = figures.show_gd_edge_run(run)  # η from the run's settings
     assert np.allclose(dashed(figure.axes[0])[0].get_ydata(), 5.0)
     assert figure.axes[1].get_ylabel() == "training loss"
     units = figures.plot_edge_units({0.4: record(0.4), 0.2: record(0.2)})

@@ -25,7 +25,8 @@ def test_batch_size_runs_one_line_per_run_and_the_edge():
 
 
 def test_show_batch_size_run_has_curvature_and_loss_panels():
-    fig = figures.show_batch_size_run(run(5), batch_size=50, lr=0.2)
+    fig = figures.show_batch_size_run(fake_sgd_run(5, batch_sharpness_factor=2.0,
+                                                   config={"batch_size": 50, "lr": 0.2}))
     ax_sharp, ax_loss = fig.axes
     assert dashed_at(ax_sharp, 10.0)  # 2/η at η = 0.2
     assert "B = 50" in ax_sharp.get_title() and ax_loss.get_yscale() == "log"

@@ -44,7 +44,8 @@ def test_full_batch_figure_draws_each_edge_and_gd_edge():
 
 
 def test_full_batch_slider_figure_uses_the_momentum_edge():
-    ax = figures.show_full_batch_momentum(run(12), momentum=0.8, lr=0.3)
+    ax = figures.show_full_batch_momentum(fake_sgd_run(12, batch_sharpness_factor=0.5,
+                                                       config={"momentum": 0.8, "lr": 0.3}))
     assert dashed_at(ax, 2 * 1.8 / 0.3) and "β = 0.80" in ax.get_title()
 
 
@@ -69,8 +70,8 @@ def test_momentum_plateau_figure_against_both_edges_log_or_linear():
 def patch_curve(momentum, level):
     record = pd.DataFrame({"step": [0, 10, 20], "alignment": [0.0, level / 2, level],
                            "small_margin_acc": [0.5, 0.9, 0.8 + level / 100]})
-    return PatchCurve(lr=1 - momentum, momentum=momentum, small_margin_test_acc=0.8,
-                      alignment=level, record=record)
+    return PatchCurve(config={"lr": 1 - momentum, "momentum": momentum},
+                      small_margin_test_acc=0.8, alignment=level, record=record)
 
 
 def test_patch_figures():
@@ -81,20 +82,21 @@ def test_patch_figures():
     ax_align, ax_acc = fig.axes
     assert [t.get_text() for t in ax_align.get_legend().get_texts()] == rules
     assert "2 seeds" in ax_align.get_title() and ax_acc.get_ylim()[1] == pytest.approx(1.02)
-    fig = figures.show_patch_momentum(patch_curve(0.5, 4), reference=patch_curve(0.0, 2),
-                                      momentum=0.5)
+    fig = figures.show_patch_momentum(patch_curve(0.5, 4), reference=patch_curve(0.0, 2))
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["GD (γ = 0)", "γ = 0.50"] and "0.800" in fig.axes[1].get_title()
 
 
 def test_panel_figure_titles_the_settled_values():
     record = run(4).record
-    result = SGDRun(record=record, config={"lr": 0.05, "num_steps": 1000, "num_train": 250})
-    ax = figures.show_momentum_batch(result, momentum=0.9, batch_size=8)
+    config = {"lr": 0.05, "num_steps": 1000, "num_train": 250, "momentum": 0.9, "batch_size": 8}
+    result = SGDRun(record=record, config=config)
+    ax = figures.show_momentum_batch(result)  # every setting from the run
     assert "BS/lower" in ax.get_title() and "λ_max/upper" in ax.get_title()
     assert dashed_at(ax, 4.0) and dashed_at(ax, 76.0)
-    full = SGDRun(record=record.drop(columns="batch_sharpness"), config=result.config)
-    ax = figures.show_momentum_batch(full, momentum=0.9, batch_size=250)
+    full = SGDRun(record=record.drop(columns="batch_sharpness"),
+                  config={**config, "batch_size": 250})
+    ax = figures.show_momentum_batch(full)
     assert "full batch" in ax.get_title() and "BS/lower" not in ax.get_title()
 
 

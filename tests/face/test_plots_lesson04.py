@@ -30,8 +30,8 @@ def fake_run(lr=0.05, batch_size=16, momentum=0.0):
                            "train_loss": np.geomspace(1.0, 0.1, 6),
                            "val_acc": np.linspace(0.4, 0.7, 6), "lr": lr,
                            "batch_size": batch_size})
-    return SgdRun(record=record, step_losses=np.ones(60), momentum=momentum, seed=0,
-                  diverged=False)
+    return SgdRun(record=record, step_losses=np.ones(60),
+                  config={"lr": lr, "batch_size": batch_size, "momentum": momentum, "seed": 0})
 
 
 def test_training_to_target_has_two_labelled_panels_and_the_target():
@@ -70,8 +70,7 @@ def test_noise_scale_curves_dash_the_controls_and_show_sgd_titles_the_noise_scal
                                           lr=0.05)
     styles = [line.get_linestyle() for line in fig.axes[0].get_lines()]
     assert styles == ["-", "--"] and "0.05/16" in fig.axes[0].get_title()
-    fig = figures.show_sgd(fake_run(batch_size=32, momentum=0.5), reference=fake_run(),
-                           batch_size=32, momentum=0.5, lr=0.05, seed=0)
+    fig = figures.show_sgd(fake_run(batch_size=32, momentum=0.5), reference=fake_run())
     title = fig.axes[0].get_title()
     assert "= 3.13e-03" in title and "(reference 3.13e-03)" in title
     assert "final validation accuracy 0.700" == fig.axes[1].get_title()
@@ -92,10 +91,11 @@ def test_warmup_figure_marks_the_blow_up_and_draws_the_moving_edge():
     record = pd.DataFrame({"step": steps, "lr": [0.5, 1.0, 1.0], "edge": [4.0, 2.0, 2.0],
                            "lambda_max": [5.0, 2.5, 2.1]})
     at_once = WarmupRun(record=record.iloc[:1], step_losses=np.array([1.0, 5.0, np.inf]),
-                        lr=1.0, warmup_steps=0, lambda_init=5.0, lambda_final=np.nan,
-                        diverged=True)
-    ramped = WarmupRun(record=record, step_losses=np.linspace(1.0, 0.3, 30), lr=1.0,
-                       warmup_steps=10, lambda_init=5.0, lambda_final=2.1, diverged=False)
+                        config={"lr": 1.0, "warmup_steps": 0}, lambda_init=5.0,
+                        lambda_final=np.nan, diverged=True)
+    ramped = WarmupRun(record=record, step_losses=np.linspace(1.0, 0.3, 30),
+                       config={"lr": 1.0, "warmup_steps": 10}, lambda_init=5.0,
+                       lambda_final=2.1, diverged=False)
     fig = figures.plot_warmup(at_once, ramped)
     ax_loss, ax_lam = fig.axes
     assert [t.get_text() for t in ax_loss.texts] == ["blew up"]

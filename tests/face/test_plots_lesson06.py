@@ -25,10 +25,10 @@ def edge_run(rho, *, partial=False):
     record = pd.DataFrame({"step": steps, "train_loss": np.linspace(1, 0.1, 6),
                            "grad_norm": np.linspace(1, 0.1, 6),
                            "lambda_max": np.linspace(4, 5, 6)})
-    return SamEdgeRun(rho=rho, lr=0.2, num_steps=500,
-                      record=sam_edge_column(record, lr=0.2, rho=rho),
+    return SamEdgeRun(config={"rho": rho, "lr": 0.2, "num_steps": 500},
+                      record=sam_edge_column(record, lr=0.2, rho=rho), partial=partial,
                       step_losses=np.empty(0) if partial else np.linspace(1, 0.1, 500),
-                      diverged_at=None, seconds=1.0)
+                      seconds=1.0)
 
 
 def test_the_quadratic_figure_has_paths_edge_and_factors():
@@ -55,7 +55,7 @@ def test_the_edge_runs_figure_has_one_panel_per_rho_and_a_ratio_panel():
 
 def test_the_slider_drawing_handles_partial_and_finished_runs():
     for partial in (True, False):
-        figure = figures.show_sam_edge_run(edge_run(0.1, partial=partial), rho=0.1, lr=0.2)
+        figure = figures.show_sam_edge_run(edge_run(0.1, partial=partial))
         assert "ρ = 0.1" in titles(figure)[0] and titles(figure)[1] == "Training loss"
 
 
@@ -110,9 +110,9 @@ def momentum_run(name, batch_size):
     if batch_size < 1000:
         record["batch_sharpness"] = [2.0, 3.0, 3.3]
         record["sam_batch_sharpness"] = [2.5, 3.5, 3.4]
-    return MomentumRun(optimizer=name, batch_size=batch_size, lr=0.3, momentum=0.5,
-                       rho=0.05 if name == "SAM" else 0.0, num_steps=100, record=record,
-                       seconds=1.0)
+    config = {"optimizer": name, "batch_size": batch_size, "lr": 0.3, "momentum": 0.5,
+              "rho": 0.05 if name == "SAM" else 0.0, "num_steps": 100}
+    return MomentumRun(config=config, record=record, seconds=1.0)
 
 
 def test_the_momentum_figure_draws_both_plateaus_on_both_panels():

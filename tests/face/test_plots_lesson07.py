@@ -96,12 +96,14 @@ def test_panel_view_shows_curves_and_the_edges():
     result = {"val_acc_curve": [0.1, 0.5, 0.8], "train_loss_curve": [2.3, 1.0, 0.5],
               "val_loss_curve": [2.3, 1.1, 0.6], "loss_var_curve": [np.nan, 0.01, 0.02],
               "final_val_acc": 0.8, "lambda_max": 3.0, "upper_edge": 380.0,
-              "batch_sharpness": 5.0, "lower_edge": 20.0}
-    figure = figures.show_capstone_run(result, momentum=0.9, batch_size=64, lr=0.01, seed=0)
+              "batch_sharpness": 5.0, "lower_edge": 20.0, "momentum": 0.9, "batch_size": 64,
+              "lr": 0.01}
+    figure = figures.show_capstone_run(result, seed=0)  # the settings come from the row
     assert len(figure.axes) == 3
     assert figure.axes[0].get_title() == "Final validation accuracy 0.800"
     title = figure._suptitle.get_text()
     assert "edge 2(1+β)/η = 380" in title and "edge 2(1−β)/η = 20" in title
+    assert title.startswith("β = 0.9, B = 64, η = 0.01:")
     assert all(ax.get_xlabel() == "epoch" for ax in figure.axes)
 
 

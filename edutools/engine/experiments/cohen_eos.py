@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from edutools.engine.sharpness import LambdaMaxMeter
-from edutools.engine.training import TrainResult, train
+from edutools.engine.training import RunRecord, TrainResult, partial_watch, train
 from edutools.ground.data import Dataset, teacher_task
 from edutools.ground.models import mlp
 from edutools.ground.theory import gd_edge
@@ -104,27 +104,23 @@ def train_gd(*, lr: float, num_steps: int, seed: int = 0, measure_every: int = M
                  watch=watch, description=f"GD η={lr}")
 
 
-@dataclass(frozen=True)
-class EdgeRun:
-    """A full-batch GD run seen against its edge, without the model (picklable, for caches).
-
-    Attributes:
-        lr: the step size η.
-        num_steps: steps asked for.
-        record: one row per measurement: ``step``, losses, accuracies, ``lambda_max``, ….
-        step_losses: the training loss before every step, shape (steps completed,).
-        diverged_at: the step at which the loss blew up, else ``None``.
-        message: one sentence on how the run ended.
-        seconds: wall-clock time (s).
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class EdgeRun(RunRecord):
+    """A full-batch GD run seen against its edge, without the model (picklable, for caches): a
+    :class:`~edutools.engine.training.record.RunRecord` whose ``record`` has one row per
+    measurement (``step``, losses, accuracies, ``lambda_max``, …) and whose ``config`` holds the
+    run's settings (``lr``, ``num_steps``, ``seed``, …), in a partial run too.
     """
 
-    lr: float
-    num_steps: int
-    record: pd.DataFrame
-    step_losses: np.ndarray
-    diverged_at: int | None
-    message: str
-    seconds: float
+    @property
+    def lr(self) -> float:
+        """The step size η."""
+        return float(self.setting("lr"))
+
+    @property
+    def num_steps(self) -> int:
+        """Steps asked for."""
+        return int(self.setting("num_steps"))
 
     @property
     def edge(self) -> float:
@@ -139,10 +135,7 @@ class EdgeRun:
 
 def edge_run_from(result: TrainResult) -> EdgeRun:
     """The :class:`EdgeRun` of a finished :func:`train_gd` run (drops the model)."""
-    return EdgeRun(lr=float(result.config["lr"]), num_steps=int(result.config["num_steps"]),
-                   record=result.record, step_losses=result.step_losses,
-                   diverged_at=result.diverged_at, message=result.message,
-                   seconds=result.seconds)
+    return EdgeRun.from_train(result)
 
 
 def gd_edge_run(*, lr: float, seed: int = 0, num_steps: int = NUM_STEPS,
@@ -150,18 +143,15 @@ def gd_edge_run(*, lr: float, seed: int = 0, num_steps: int = NUM_STEPS,
                 watch: Callable[[EdgeRun], None] | None = None) -> EdgeRun:
     """:func:`train_gd` as a slider's run function: returns an :class:`EdgeRun` (no model).
     ``fast`` caps ``num_steps`` at :data:`FAST_NUM_STEPS`. ``watch`` receives a partial
-    :class:`EdgeRun` (the record so far, no step losses yet) after every measurement, so a
-    slider panel draws it like the final one."""
+    :class:`EdgeRun` (the record so far and the settings, no step losses yet) after every
+    measurement, so a slider panel draws it like the final one."""
     if fast:
         num_steps = min(num_steps, FAST_NUM_STEPS)
-
-    def on_record(record: pd.DataFrame) -> None:
-        watch(EdgeRun(lr=lr, num_steps=num_steps, record=record, step_losses=np.empty(0),
-                      diverged_at=None, message="running", seconds=0.0))
-
-    return edge_run_from(train_gd(lr=lr, num_steps=num_steps, seed=seed,
-                                  measure_every=measure_every,
-                                  watch=None if watch is None else on_record))
+    settings = dict(lr=lr, num_steps=num_steps, seed=seed, measure_every=measure_every)
+    return EdgeRun.from_train(train_gd(lr=lr, num_steps=num_steps, seed=seed,
+                                       measure_every=measure_every,
+                                       watch=partial_watch(watch, settings, kind=EdgeRun)),
+                              measure_every=measure_every)
 
 
 def gd_lr_sweep(lrs: Iterable[float], *, seed: int = 0, num_steps: int = NUM_STEPS,

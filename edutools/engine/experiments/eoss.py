@@ -9,7 +9,8 @@ lower), and what rises to 2/η is the batch sharpness E_B[g_Bᵀ H_B g_B / ‖g_
   λ_max and batch sharpness recorded.
 
 Both are slider run functions: module-level, keyword parameters named like the sliders, and they
-return a picklable :class:`SGDRun` (numbers only, no model). :data:`SLIDER_GRID` holds the
+return a picklable :class:`SGDRun` (a :class:`~edutools.engine.training.RunRecord`: numbers
+only, no model). :data:`SLIDER_GRID` holds the
 slider values. The summaries (:func:`late_mean`, :func:`batch_sharpness_summary`,
 :func:`first_at_loss`) turn records into the numbers the lesson asserts.
 
@@ -18,9 +19,8 @@ Engine layer: nothing here draws.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from edutools.engine.sharpness import BatchSharpnessMeter, LambdaMaxMeter
-from edutools.engine.training import TrainResult, train
+from edutools.engine.training import RunRecord, partial_watch, train
 from edutools.ground.data import random_labels_task, teacher_task
 from edutools.ground.models import mlp
 
@@ -47,45 +47,33 @@ TEACHER_TRAIN = 1000
 Watch = Callable[["SGDRun"], None]
 
 
-@dataclass(frozen=True)
-class SGDRun:
-    """A training run reduced to numbers (picklable, no model), for figures and slider caches.
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class SGDRun(RunRecord):
+    """A :class:`~edutools.engine.training.record.RunRecord` of an SGD run (numbers only, no
+    model), for figures and slider caches.
 
     Attributes:
         record: one row per measurement (``step``, ``train_loss``, ``lambda_max``, and
             ``batch_sharpness`` where measured; as :attr:`TrainResult.record`).
-        step_losses: mini-batch loss at every step, shape (steps completed,).
-        diverged_at: the step at which the loss blew up, else ``None``.
-        seconds: wall-clock time of the run (s).
-        config: the run's settings (lr, momentum, batch_size, num_steps, seed, …).
+        config: the run's settings (lr, momentum, batch_size, num_steps, seed, …), in the
+            partial records too.
         final_params: the trained parameters as one flat float32 vector, where the run kept
             them (:func:`run_memorise` does: lesson 02 tests one-step predictions there).
+
+    The other fields (``step_losses``, ``diverged_at``, ``seconds``, …) are
+    :class:`~edutools.engine.training.record.RunRecord`'s.
     """
 
-    record: pd.DataFrame
-    step_losses: np.ndarray = field(default_factory=lambda: np.empty(0))
-    diverged_at: int | None = None
-    seconds: float = 0.0
-    config: Mapping[str, Any] = field(default_factory=dict)
     final_params: np.ndarray | None = None
-
-    @classmethod
-    def from_train(cls, result: TrainResult, **extra_config: Any) -> SGDRun:
-        """Keep the numbers of a :class:`~edutools.engine.training.TrainResult`, drop the model;
-        ``extra_config`` adds settings to ``config`` (e.g. ``num_train``)."""
-        return cls(record=result.record, step_losses=result.step_losses,
-                   diverged_at=result.diverged_at, seconds=result.seconds,
-                   config={**result.config, **extra_config})
 
 
 def watch_record(watch: Watch | None, **config: Any) -> Callable[[pd.DataFrame], None] | None:
-    """Adapt a ``watch(SGDRun)`` callback to ``train``'s ``watch(record)``; ``None`` stays.
+    """:func:`~edutools.engine.training.partial_watch` for :class:`SGDRun`: adapt a
+    ``watch(SGDRun)`` callback to ``train``'s ``watch(record)``; ``None`` stays.
 
     ``config``: the run's settings (``lr``, ``batch_size``, …), given to every partial run, so
     that code drawing a partial run finds them where it finds them in the final one."""
-    if watch is None:
-        return None
-    return lambda record: watch(SGDRun(record=record, config=dict(config)))
+    return partial_watch(watch, config, kind=SGDRun)
 
 
 def run_teacher(*, batch_size: int, lr: float = 0.2, num_steps: int = 4000, seed: int = 0,
@@ -132,7 +120,7 @@ def run_memorise(*, seed: int, batch_size: int = 8, lr: float = 0.5, num_steps: 
                    watch=watch_record(watch, lr=lr, batch_size=batch_size, num_steps=num_steps,
                                       momentum=0.0, seed=seed))
     final = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).cpu().numpy()
-    return dataclasses.replace(SGDRun.from_train(result, num_train=num_train), final_params=final)
+    return SGDRun.from_train(result, num_train=num_train, final_params=final)
 
 
 def late_mean(record: pd.DataFrame, column: str, *, start: float) -> float:

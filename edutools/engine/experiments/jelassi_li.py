@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edutools.engine.training import TrainResult, train
+from edutools.engine.training import RunRecord, TrainResult, partial_watch, train
 from edutools.ground.data import Dataset
 from edutools.ground.device import get_device
 from edutools.ground.theory.conventions import to_pytorch
@@ -212,28 +212,36 @@ def run_patches(task: PatchTask, *, lr: float, momentum: float = 0.0, num_steps:
 SLIDER_GRID: dict[str, tuple[float, ...]] = {"momentum": (0.0, 0.5, 0.8, 0.9, 0.95)}
 
 
-@dataclass(frozen=True)
-class PatchCurve:
-    """A :class:`PatchResult` reduced to numbers (picklable, no model), for figures and sliders.
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class PatchCurve(RunRecord):
+    """A :class:`PatchResult` reduced to numbers (picklable, no model), for figures and sliders:
+    a :class:`~edutools.engine.training.record.RunRecord` whose ``record`` has ``alignment`` and
+    ``small_margin_acc`` columns and whose ``config`` holds ``lr``, ``momentum`` (the PyTorch
+    heavy-ball setting that was run), ``num_steps``, ``seed``, …
 
     Attributes:
-        lr, momentum: the PyTorch heavy-ball setting that was run.
         small_margin_test_acc, alignment: at the end (NaN in a partial result while training).
-        record: the training record, with ``alignment`` and ``small_margin_acc`` columns.
     """
 
-    lr: float
-    momentum: float
-    small_margin_test_acc: float
-    alignment: float
-    record: pd.DataFrame
+    small_margin_test_acc: float = math.nan
+    alignment: float = math.nan
+
+    @property
+    def lr(self) -> float:
+        """PyTorch's step size η."""
+        return self.setting("lr")
+
+    @property
+    def momentum(self) -> float:
+        """Heavy-ball β."""
+        return self.setting("momentum")
 
     @classmethod
     def from_result(cls, result: PatchResult) -> PatchCurve:
         """Keep the numbers of ``result``."""
-        return cls(lr=result.lr, momentum=result.momentum,
-                   small_margin_test_acc=result.small_margin_test_acc,
-                   alignment=result.alignment, record=result.training.record)
+        return cls.from_train(result.training, lr=result.lr, momentum=result.momentum,
+                              small_margin_test_acc=result.small_margin_test_acc,
+                              alignment=result.alignment)
 
 
 def run_patch_momentum(*, momentum: float, seed: int = 0, num_steps: int = 2000,
@@ -243,12 +251,11 @@ def run_patch_momentum(*, momentum: float, seed: int = 0, num_steps: int = 2000,
     :func:`patch_task` drawn with ``seed`` (γ = 0: plain GD with η = 1). Every γ has the same
     effective step 1; PyTorch runs it as ``lr = 1 − γ``. The slider's run function."""
     setting = to_pytorch("averaged", 1.0, momentum)
-    partial = None if watch is None else (lambda record: watch(PatchCurve(
-        lr=setting.pytorch_lr, momentum=momentum, small_margin_test_acc=float("nan"),
-        alignment=float("nan"), record=record)))
+    settings = dict(lr=setting.pytorch_lr, momentum=momentum, num_steps=num_steps, seed=seed,
+                    measure_every=measure_every)
     result = run_patches(patch_task(seed=seed), lr=setting.pytorch_lr, momentum=momentum,
                          num_steps=num_steps, seed=seed, measure_every=measure_every,
-                         watch=partial)
+                         watch=partial_watch(watch, settings, kind=PatchCurve))
     return PatchCurve.from_result(result)
 
 

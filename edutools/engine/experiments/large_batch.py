@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from edutools.engine.experiments.keskar import curve_gap
-from edutools.engine.training import Phase, train
-from edutools.engine.training.result import SteppedRun
+from edutools.engine.training import Phase, RunRecord, partial_watch, train
 from edutools.ground.data import teacher_task
 from edutools.ground.models import mlp
 from edutools.ground.theory import noise_scale
@@ -38,35 +37,35 @@ TEACHER_WIDTHS = (20, 64, 64, 4)
 SLIDER_GRID = {"batch_size": (16, 32, 64), "momentum": (0.0, 0.25, 0.5, 0.75)}
 
 
-@dataclass(frozen=True, eq=False)
-class SgdRun(SteppedRun):
-    """One SGD run on the teacher task, measured once per epoch.
-
-    Attributes:
-        record: one row per epoch: ``step``, ``epoch`` (passes of ``N // B`` steps), losses,
-            accuracies, ``grad_norm``…, and the ``phase``, ``lr``, ``batch_size`` in force.
-        step_losses: mini-batch loss at every step, shape (steps,).
-        momentum: heavy-ball β.
-        seed: seed of the data, the initial weights and the batch order.
-        diverged: True if the loss blew up and the run stopped early.
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class SgdRun(RunRecord):
+    """One SGD run on the teacher task, measured once per epoch: a
+    :class:`~edutools.engine.training.record.RunRecord` whose ``record`` has one row per epoch:
+    ``step``, ``epoch`` (passes of ``N // B`` steps), losses, accuracies, ``grad_norm``…, and
+    the ``phase``, ``lr``, ``batch_size`` in force; ``config`` holds the run's settings.
     """
 
-    record: pd.DataFrame
-    step_losses: np.ndarray
-    momentum: float
-    seed: int
-    diverged: bool
+    @property
+    def momentum(self) -> float:
+        """Heavy-ball β."""
+        return self.setting("momentum")
 
+    @property
+    def seed(self) -> int:
+        """Seed of the data, the initial weights and the batch order."""
+        return self.setting("seed")
 
-
-def _per_epoch(record: pd.DataFrame, lr: float, batch_size: int, steps_per_epoch: int
-               ) -> pd.DataFrame:
-    # The bookkeeping of a one-phase schedule (train(phases=...)): epochs count passes of
-    # N // B steps, so that runs with different B share the same epoch values.
-    record = record.copy()
-    record["epoch"] = record["step"] / steps_per_epoch
-    record["phase"], record["lr"], record["batch_size"] = 0, lr, batch_size
-    return record
+    @classmethod
+    def shape_record(cls, record: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+        """A one-phase run's record gets the bookkeeping of a one-phase schedule
+        (``train(phases=...)``): epochs count passes of N // B steps, so that runs with
+        different B share the same epoch values. A schedule's record has it already."""
+        if "phases" in config:
+            return record
+        record = record.copy()
+        record["epoch"] = record["step"] / config["steps_per_epoch"]
+        record["phase"], record["lr"], record["batch_size"] = 0, config["lr"], config["batch_size"]
+        return record
 
 
 def run_sgd(*, batch_size: int, momentum: float, lr: float, seed: int = 0,
@@ -82,20 +81,14 @@ def run_sgd(*, batch_size: int, momentum: float, lr: float, seed: int = 0,
     data = teacher_task(seed=seed)
     model = mlp(list(widths), seed=seed, device=data.device)
     steps_per_epoch = data.num_train // check_batch_size(batch_size, data.num_train)
-
-    def partial(record: pd.DataFrame) -> SgdRun:
-        steps = int(record["step"].iloc[-1])
-        return SgdRun(record=_per_epoch(record, lr, batch_size, steps_per_epoch),
-                      step_losses=np.full(steps, np.nan), momentum=momentum, seed=seed,
-                      diverged=False)
-
+    settings = dict(lr=lr, batch_size=batch_size, momentum=momentum, seed=seed,
+                    num_epochs=num_epochs, num_steps=num_epochs * steps_per_epoch,
+                    steps_per_epoch=steps_per_epoch, widths=tuple(widths))
     result = train(model, data, lr=lr, batch_size=batch_size, momentum=momentum,
                    num_steps=num_epochs * steps_per_epoch, measure_every=steps_per_epoch,
                    seed=seed, description=f"η={lr:g}, B={batch_size}, β={momentum:g}",
-                   watch=None if watch is None else (lambda record: watch(partial(record))))
-    return SgdRun(record=_per_epoch(result.record, lr, batch_size, steps_per_epoch),
-                  step_losses=result.step_losses, momentum=momentum, seed=seed,
-                  diverged=result.diverged)
+                   watch=partial_watch(watch, settings, kind=SgdRun))
+    return SgdRun.from_train(result, **settings)
 
 
 def run_schedule(phases: Sequence[Phase], *, seed: int = 0, momentum: float = 0.0,
@@ -105,8 +98,7 @@ def run_schedule(phases: Sequence[Phase], *, seed: int = 0, momentum: float = 0.
     data = teacher_task(seed=seed)
     model = mlp(list(widths), seed=seed, device=data.device)
     result = train(model, data, phases=phases, momentum=momentum, seed=seed)
-    return SgdRun(record=result.record, step_losses=result.step_losses, momentum=momentum,
-                  seed=seed, diverged=result.diverged)
+    return SgdRun.from_train(result, widths=tuple(widths))
 
 
 def noise_scale_table(runs: Mapping[tuple[str, int], SgdRun],

@@ -22,8 +22,9 @@ Engine layer: nothing here draws.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ import torch
 
 from edutools.engine.sam import SAM
 from edutools.engine.sharpness import LambdaMaxMeter
-from edutools.engine.training import TrainResult, train
+from edutools.engine.training import RunRecord, TrainResult, partial_watch, train
 from edutools.ground.data import Dataset, teacher_task
 from edutools.ground.models import mlp
 from edutools.ground.theory import gd_edge, sam_edge
@@ -180,36 +181,34 @@ def sam_edge_column(record: pd.DataFrame, *, lr: float, rho: float) -> pd.DataFr
     return table
 
 
-@dataclass(frozen=True)
-class SamEdgeRun:
-    """A full-batch SAM run seen against its edges, without the model (picklable, for caches).
-
-    Attributes:
-        rho, lr: ρ and η.
-        num_steps: steps asked for.
-        record: one row per measurement: ``step``, losses, ``grad_norm``, ``lambda_max``,
-            ``sam_edge``, ``gd_edge``, ``lambda_over_sam_edge``, ``lambda_over_gd_edge``.
-        step_losses: the training loss before every step, shape (steps completed,).
-        diverged_at: the step at which the loss blew up, else ``None``.
-        seconds: wall-clock time (s).
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class SamEdgeRun(RunRecord):
+    """A full-batch SAM run seen against its edges, without the model (picklable, for caches): a
+    :class:`~edutools.engine.training.record.RunRecord` whose ``record`` has one row per
+    measurement (``step``, losses, ``grad_norm``, ``lambda_max``, ``sam_edge``, ``gd_edge``,
+    ``lambda_over_sam_edge``, ``lambda_over_gd_edge``) and whose ``config`` holds ``rho``,
+    ``lr``, ``num_steps``, ``seed``, …, in a partial run too.
     """
 
-    rho: float
-    lr: float
-    num_steps: int
-    record: pd.DataFrame
-    step_losses: np.ndarray
-    diverged_at: int | None
-    seconds: float
+    @property
+    def rho(self) -> float:
+        """SAM's radius ρ."""
+        return float(self.setting("rho"))
 
+    @property
+    def lr(self) -> float:
+        """The step size η."""
+        return float(self.setting("lr"))
 
-def _as_run(record: pd.DataFrame, *, rho: float, lr: float, num_steps: int,
-            result: TrainResult | None = None) -> SamEdgeRun:
-    return SamEdgeRun(rho=float(rho), lr=float(lr), num_steps=int(num_steps),
-                      record=sam_edge_column(record, lr=lr, rho=rho),
-                      step_losses=(np.empty(0) if result is None else result.step_losses),
-                      diverged_at=None if result is None else result.diverged_at,
-                      seconds=float("nan") if result is None else result.seconds)
+    @property
+    def num_steps(self) -> int:
+        """Steps asked for."""
+        return int(self.setting("num_steps"))
+
+    @classmethod
+    def shape_record(cls, record: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+        """The record with :func:`sam_edge_column`'s edges and ratios."""
+        return sam_edge_column(record, lr=config["lr"], rho=config["rho"])
 
 
 def sam_edge_run(*, rho: float, lr: float = LR, seed: int = 0, num_steps: int = SLIDER_STEPS,
@@ -220,11 +219,11 @@ def sam_edge_run(*, rho: float, lr: float = LR, seed: int = 0, num_steps: int = 
     ``watch`` receives a partial :class:`SamEdgeRun` after every measurement (for a live plot).
     The default length, :data:`SLIDER_STEPS`, keeps a slider move to seconds.
     """
-    on_record = None if watch is None else (
-        lambda record: watch(_as_run(record, rho=rho, lr=lr, num_steps=num_steps)))
+    settings = dict(rho=rho, lr=lr, num_steps=num_steps, seed=seed, measure_every=measure_every)
     result = train_sam_edge(rho=rho, lr=lr, num_steps=num_steps, seed=seed,
-                            measure_every=measure_every, watch=on_record)
-    return _as_run(result.record, rho=rho, lr=lr, num_steps=num_steps, result=result)
+                            measure_every=measure_every,
+                            watch=partial_watch(watch, settings, kind=SamEdgeRun))
+    return SamEdgeRun.from_train(result, **settings)
 
 
 def sam_edge_runs(rhos: Sequence[float], *, lr: float = LR, seed: int = 0,

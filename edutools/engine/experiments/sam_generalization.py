@@ -25,7 +25,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from torch import nn
 
 from edutools.engine.sam import SAM
 from edutools.engine.sharpness import eps_sharpness, lambda_max
-from edutools.engine.training import evaluate, train
+from edutools.engine.training import RunRecord, evaluate, train
 from edutools.ground.data import Dataset, load_digits
 from edutools.ground.models import cross_entropy, mlp
 from edutools.ground.validation import check_fraction, check_positive_int
@@ -169,13 +169,14 @@ def make_step(method: Method, model: nn.Module, *, lr: float = LR,
     return sam_step
 
 
-@dataclass(frozen=True)
-class MethodRun:
-    """One method, one seed: the curve and the end point (no model: picklable).
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class MethodRun(RunRecord):
+    """One method, one seed: the curve and the end point (no model: picklable). A
+    :class:`~edutools.engine.training.record.RunRecord` whose ``config`` holds ``method`` (the
+    :class:`Method`), ``seed`` (of the data split, the flipped labels, the initial weights and
+    the batches), ``epochs``, ``lr``, ``momentum``, ``batch_size``, …
 
     Attributes:
-        method: the :class:`Method`.
-        seed: seeds the data split, the flipped labels, the initial weights and the batches.
         record: one row per measurement: ``epoch``, ``train_loss``, ``train_acc``, ``val_acc``
             and ``memorized`` (fraction of flipped training labels predicted as given).
         end: the end point: ``val_acc``, ``best_val_acc``, ``train_acc``, ``memorized``
@@ -183,10 +184,17 @@ class MethodRun:
             (noisy training loss), ``eps_sharpness`` (Keskar, ε = 1e-3, in %), ``seconds``.
     """
 
-    method: Method
-    seed: int
-    record: pd.DataFrame
-    end: dict[str, float]
+    end: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def method(self) -> Method:
+        """The optimizer that was run."""
+        return self.setting("method")
+
+    @property
+    def seed(self) -> int:
+        """Seed of the split, the flipped labels, the initial weights and the batches."""
+        return self.setting("seed")
 
 
 def memorized_fraction(model: nn.Module, noisy: NoisyDigits) -> float:
@@ -242,11 +250,17 @@ def train_method(method: Method, *, seed: int = 0, epochs: int = EPOCHS,
                                 "memorized"]].copy()
         # Epochs as passes of per_epoch steps (train counts samples seen: 0.98 per pass here).
         record.insert(0, "epoch", record.pop("step") / per_epoch)
+        losses, diverged, message = result.step_losses, result.diverged, result.message
     else:
         record = _train_loop(make_step(method, model), model, noisy, epochs=epochs,
                              every=every, seed=seed)
-    return MethodRun(method=method, seed=seed, record=record,
-                     end=_end_point(model, noisy, record, time.perf_counter() - start))
+        losses, diverged, message = np.empty(0), False, f"Finished {epochs} epochs"
+    end = _end_point(model, noisy, record, time.perf_counter() - start)
+    config = dict(method=method, seed=seed, epochs=epochs, fraction=fraction, lr=LR,
+                  momentum=MOMENTUM, batch_size=BATCH_SIZE,
+                  measure_every_epochs=measure_every_epochs)
+    return MethodRun(record=record, config=config, end=end, step_losses=losses,
+                     diverged=diverged, message=message, seconds=end["seconds"])
 
 
 def _train_loop(step: Callable[[torch.Tensor, torch.Tensor], float], model: nn.Module,

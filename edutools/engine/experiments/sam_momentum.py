@@ -22,6 +22,7 @@ import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ import torch
 
 from edutools.engine.sam import SAM
 from edutools.engine.sharpness import HessianOperator, LambdaMaxMeter
-from edutools.engine.training import train
+from edutools.engine.training import RunRecord, partial_watch, train
 from edutools.ground.data import Dataset, teacher_task
 from edutools.ground.models import mlp
 from edutools.ground.theory import momentum_edge, small_batch_momentum_edge
@@ -116,28 +117,58 @@ def _teacher(seed: int) -> Dataset:
     return teacher_task(seed=seed)
 
 
-@dataclass(frozen=True)
-class MomentumRun:
-    """One heavy-ball run (SGD or SAM base step), without the model (picklable).
-
-    Attributes:
-        optimizer: ``"SGD"`` or ``"SAM"``.
-        batch_size, lr, momentum, rho: the settings (``rho`` is 0 for SGD).
-        num_steps: steps asked for.
-        record: one row per measurement: ``step``, losses, ``grad_norm``, ``lambda_max``,
-            ``momentum_edge`` = 2(1+β)/η, ``sam_momentum_edge`` (:func:`sam_momentum_edge` at the
-            row's ‖g‖) and, for mini-batches, the columns of :class:`SamBatchSharpnessMeter`.
-        seconds: wall-clock time (s), measurements included.
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class MomentumRun(RunRecord):
+    """One heavy-ball run (SGD or SAM base step), without the model (picklable): a
+    :class:`~edutools.engine.training.record.RunRecord` whose ``config`` holds ``optimizer``
+    (``"SGD"`` or ``"SAM"``), ``batch_size``, ``lr``, ``momentum``, ``rho`` (0 for SGD),
+    ``num_steps`` (asked for), ``seed``, …, and whose ``record`` has one row per measurement:
+    ``step``, losses, ``grad_norm``, ``lambda_max``, ``momentum_edge`` = 2(1+β)/η,
+    ``sam_momentum_edge`` (:func:`sam_momentum_edge` at the row's ‖g‖) and, for mini-batches,
+    the columns of :class:`SamBatchSharpnessMeter`. ``seconds`` includes the measurements.
     """
 
-    optimizer: str
-    batch_size: int
-    lr: float
-    momentum: float
-    rho: float
-    num_steps: int
-    record: pd.DataFrame
-    seconds: float
+    @property
+    def optimizer(self) -> str:
+        """``"SGD"`` or ``"SAM"``."""
+        return self.setting("optimizer")
+
+    @property
+    def batch_size(self) -> int:
+        """Mini-batch size B."""
+        return int(self.setting("batch_size"))
+
+    @property
+    def lr(self) -> float:
+        """The step size η."""
+        return float(self.setting("lr"))
+
+    @property
+    def momentum(self) -> float:
+        """Heavy-ball β."""
+        return float(self.setting("momentum"))
+
+    @property
+    def rho(self) -> float:
+        """SAM's radius ρ (0 for SGD)."""
+        return float(self.setting("rho"))
+
+    @property
+    def num_steps(self) -> int:
+        """Steps asked for."""
+        return int(self.setting("num_steps"))
+
+    @classmethod
+    def shape_record(cls, record: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+        """The record with the two edges of every row (``momentum_edge``,
+        ``sam_momentum_edge``)."""
+        lr, momentum, rho = config["lr"], config["momentum"], config["rho"]
+        record = record.copy()
+        record["momentum_edge"] = momentum_edge(lr, momentum)
+        record["sam_momentum_edge"] = [
+            sam_momentum_edge(lr, momentum, rho, float(g)) if np.isfinite(g) else np.nan
+            for g in record["grad_norm"]]
+        return record
 
 
 def sam_momentum_run(*, optimizer: str, batch_size: int, seed: int = 0,
@@ -162,24 +193,16 @@ def sam_momentum_run(*, optimizer: str, batch_size: int, seed: int = 0,
         meters.append(SamBatchSharpnessMeter(rho=rho, num_batches=num_batches, seed=seed))
     factory = None if optimizer == "SGD" else (
         lambda params: SAM(params, rho=rho, lr=lr, momentum=momentum))
-
-    def as_run(record: pd.DataFrame, seconds: float = float("nan")) -> MomentumRun:
-        record = record.copy()
-        record["momentum_edge"] = momentum_edge(lr, momentum)
-        record["sam_momentum_edge"] = [
-            sam_momentum_edge(lr, momentum, rho, float(g)) if np.isfinite(g) else np.nan
-            for g in record["grad_norm"]]
-        return MomentumRun(optimizer=optimizer, batch_size=int(batch_size), lr=float(lr),
-                           momentum=float(momentum), rho=float(rho), num_steps=num_steps,
-                           record=record, seconds=seconds)
-
+    measure_every = measure_every or max(1, num_steps // 10)
+    settings = dict(optimizer=optimizer, batch_size=batch_size, lr=lr, momentum=momentum,
+                    rho=rho, num_steps=num_steps, seed=seed, num_batches=num_batches,
+                    measure_every=measure_every)
     result = train(model, data, lr=lr, momentum=momentum, batch_size=batch_size,
                    num_steps=num_steps, loss_fn="half_mse", optimizer=factory,
-                   measure_every=measure_every or max(1, num_steps // 10), callbacks=meters,
-                   seed=seed,
-                   watch=None if watch is None else (lambda record: watch(as_run(record))),
+                   measure_every=measure_every, callbacks=meters, seed=seed,
+                   watch=partial_watch(watch, settings, kind=MomentumRun),
                    description=f"{optimizer}+momentum, B={batch_size}")
-    return as_run(result.record, result.seconds)
+    return MomentumRun.from_train(result, **settings)
 
 
 def sam_momentum_runs(*, seed: int = 0, num_steps: int = NUM_STEPS,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from edutools.engine.training import train
-from edutools.engine.training.result import RecordedRun
+from edutools.engine.training import RunRecord, partial_watch, train
 from edutools.ground.data import Dataset, load_mnist_subset
 from edutools.ground.models import mlp
 from edutools.ground.validation import check_positive_int
@@ -56,44 +55,90 @@ def mnist_data(seed: int = 0) -> Dataset:
     return load_mnist_subset(seed=seed)
 
 
-@dataclass(frozen=True)
-class SeedNetworkRun(RecordedRun):
-    """One training run of the seed network, summarised.
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class SeedNetworkRun(RunRecord):
+    """One training run of the seed network: a
+    :class:`~edutools.engine.training.record.RunRecord` and its summary.
 
-    Attributes:
-        momentum, batch_size, lr, epochs, seed: the run's settings (β, B, η, passes, seed).
-        record: one row per epoch (``epoch`` 0…``epochs``): ``train_loss``, ``val_loss``,
-            ``train_acc``, ``val_acc``, ``grad_norm``, ``loss_var`` (variance of the last 50
-            mini-batch losses), ``val_jitter`` (RMS change of the validation loss over the last
-            5 measurements), and ``step``.
-        final_val_acc, best_val_acc: validation accuracy at the end, and its best over epochs.
-        final_train_loss: full training loss at the end.
-        loss_var, relative_loss_spread, grad_norm, val_jitter: stability proxies, each the median
-            over the second half of the run (epochs ≥ ``epochs``/2);
-            ``relative_loss_spread`` is the median of ``loss_var / train_loss²`` (dimensionless).
-        diverged: True if the loss blew up and training stopped early.
-        diverged_at: the step at which it did, else ``None``.
-        message: one sentence on how the run ended.
-        seconds: wall-clock time of the training (s).
+    ``config`` holds the settings (``momentum`` β, ``batch_size`` B, ``lr`` η, ``epochs``,
+    ``seed``, …; properties of the same names read them). ``record`` has one row per epoch
+    (``epoch`` 0…``epochs``): ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc``,
+    ``grad_norm``, ``loss_var`` (variance of the last 50 mini-batch losses), ``val_jitter`` (RMS
+    change of the validation loss over the last 5 measurements), and ``step``.
+
+    The summary, computed from ``record``: :attr:`final_val_acc`, :attr:`best_val_acc`,
+    :attr:`final_train_loss`, and the stability proxies :attr:`loss_var`,
+    :attr:`relative_loss_spread`, :attr:`grad_norm`, :attr:`val_jitter`, each the median over
+    the second half of the run (epochs ≥ ``epochs``/2); ``relative_loss_spread`` is the median
+    of ``loss_var / train_loss²`` (dimensionless).
     """
 
-    momentum: float
-    batch_size: int
-    lr: float
-    epochs: int
-    seed: int
-    record: pd.DataFrame
-    final_val_acc: float
-    best_val_acc: float
-    final_train_loss: float
-    loss_var: float
-    relative_loss_spread: float
-    grad_norm: float
-    val_jitter: float
-    diverged: bool
-    diverged_at: int | None
-    message: str
-    seconds: float
+    @classmethod
+    def partial_message(cls, record: pd.DataFrame, config: Mapping[str, Any]) -> str:
+        """How far a run still training is: "k of N epochs"."""
+        return f"{len(record) - 1} of {config['epochs']} epochs"
+
+    @property
+    def momentum(self) -> float:
+        """Heavy-ball β."""
+        return float(self.setting("momentum"))
+
+    @property
+    def batch_size(self) -> int:
+        """Mini-batch size B."""
+        return int(self.setting("batch_size"))
+
+    @property
+    def lr(self) -> float:
+        """Learning rate η."""
+        return float(self.setting("lr"))
+
+    @property
+    def epochs(self) -> int:
+        """Passes over the training set asked for."""
+        return int(self.setting("epochs"))
+
+    @property
+    def seed(self) -> int:
+        """Seed of the split, the initial weights, the batch order and dropout."""
+        return int(self.setting("seed"))
+
+    @property
+    def final_val_acc(self) -> float:
+        """Validation accuracy at the last measurement."""
+        return float(self.record["val_acc"].iloc[-1])
+
+    @property
+    def best_val_acc(self) -> float:
+        """Best validation accuracy over the measurements."""
+        return float(self.record["val_acc"].max())
+
+    @property
+    def final_train_loss(self) -> float:
+        """Full training loss at the last measurement."""
+        return float(self.record["train_loss"].iloc[-1])
+
+    @property
+    def loss_var(self) -> float:
+        """Median mini-batch loss variance over the second half."""
+        return _second_half_median(self.record, self.record["loss_var"], self.epochs)
+
+    @property
+    def relative_loss_spread(self) -> float:
+        """Median of loss_var / train_loss² over the second half (dimensionless)."""
+        record = self.record
+        return _second_half_median(record, record["loss_var"] / record["train_loss"] ** 2,
+                                   self.epochs)
+
+    @property
+    def grad_norm(self) -> float:
+        """Median full-batch gradient norm over the second half."""
+        return _second_half_median(self.record, self.record["grad_norm"], self.epochs)
+
+    @property
+    def val_jitter(self) -> float:
+        """Median validation jitter over the second half."""
+        return _second_half_median(self.record, self.record["val_jitter"], self.epochs)
 
     def summary(self) -> dict[str, float]:
         """The settings and final numbers as one flat row (for a results table)."""
@@ -118,20 +163,12 @@ def _second_half_median(record: pd.DataFrame, values: pd.Series, epochs: int) ->
 def summarise_seed_network(record: pd.DataFrame, *, momentum: float, batch_size: int,
                            lr: float, epochs: int, seed: int, diverged_at: int | None = None,
                            message: str = "", seconds: float = 0.0) -> SeedNetworkRun:
-    """A :class:`SeedNetworkRun` from a (possibly partial) training record."""
-    last = record.iloc[-1]
-    return SeedNetworkRun(
-        momentum=float(momentum), batch_size=int(batch_size), lr=float(lr), epochs=int(epochs),
-        seed=int(seed), record=record, final_val_acc=float(last["val_acc"]),
-        best_val_acc=float(record["val_acc"].max()), final_train_loss=float(last["train_loss"]),
-        loss_var=_second_half_median(record, record["loss_var"], epochs),
-        relative_loss_spread=_second_half_median(
-            record, record["loss_var"] / record["train_loss"] ** 2, epochs),
-        grad_norm=_second_half_median(record, record["grad_norm"], epochs),
-        val_jitter=_second_half_median(record, record["val_jitter"], epochs),
-        diverged=diverged_at is not None, diverged_at=diverged_at,
-        message=message or f"{len(record) - 1} of {epochs} epochs",
-        seconds=float(seconds))
+    """A :class:`SeedNetworkRun` from a (possibly partial) training record and its settings."""
+    config = dict(momentum=momentum, batch_size=batch_size, lr=lr, epochs=epochs, seed=seed)
+    return SeedNetworkRun(record=record, config=config, diverged=diverged_at is not None,
+                          diverged_at=diverged_at,
+                          message=message or SeedNetworkRun.partial_message(record, config),
+                          seconds=float(seconds))
 
 
 def seed_network_model(data: Dataset, *, seed: int) -> nn.Sequential:
@@ -178,14 +215,12 @@ def train_seed_network(*, momentum: float, batch_size: int, lr: float = LR,
                     seed=seed)
     model = seed_network_model(data, seed=seed)
     steps_per_epoch = data.num_train // batch_size
-    on_record = (None if watch is None
-                 else lambda record: watch(summarise_seed_network(record, **settings)))
     result = train(model, data, lr=lr, momentum=momentum, batch_size=int(batch_size),
                    num_steps=epochs * steps_per_epoch, measure_every=steps_per_epoch,
-                   loss_fn="cross_entropy", seed=seed, watch=on_record,
+                   loss_fn="cross_entropy", seed=seed,
+                   watch=partial_watch(watch, settings, kind=SeedNetworkRun),
                    description=f"β={momentum}, B={batch_size}")
-    return summarise_seed_network(result.record, **settings, diverged_at=result.diverged_at,
-                     message=result.message, seconds=result.seconds)
+    return SeedNetworkRun.from_train(result, **settings)
 
 
 def seed_network_frame(runs: Iterable[SeedNetworkRun]) -> pd.DataFrame:

@@ -11,6 +11,7 @@ task, measuring λ_max along the way. Engine layer: nothing here draws.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,35 +21,41 @@ import pandas as pd
 
 from edutools.engine.experiments.large_batch import TEACHER_WIDTHS
 from edutools.engine.sharpness import LambdaMaxMeter, lambda_max
-from edutools.engine.training import TrainingDivergedWarning, train
+from edutools.engine.training import RunRecord, TrainingDivergedWarning, train
 from edutools.ground.data import teacher_task
 from edutools.ground.models import half_mse, mlp
 from edutools.ground.validation import check_lr, check_positive_int
 
 __all__ = ["WarmupRun", "run_warmup", "warmup_schedule", "warmup_table"]
 
-@dataclass(frozen=True, eq=False)
-class WarmupRun:
-    """A full-batch GD run with an optional linear warm-up.
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class WarmupRun(RunRecord):
+    """A full-batch GD run with an optional linear warm-up: a
+    :class:`~edutools.engine.training.record.RunRecord` whose ``config`` holds ``lr`` (the
+    target η), ``warmup_steps`` (steps of the ramp; 0: the target η from the first step),
+    ``num_steps``, ``seed``, …
 
     Attributes:
         record: one row per measurement: ``step``, ``lr`` (the η in force), ``edge`` (2/η),
             ``train_loss``, ``val_loss``, ``lambda_max`` (every ``lambda_every`` steps, else NaN)…
         step_losses: the training loss at every step, shape (steps completed,).
-        lr: the target η.
-        warmup_steps: steps of the ramp (0: the target η from the first step).
         lambda_init: λ_max of the initial network.
         lambda_final: λ_max of the final network (NaN if the run blew up).
         diverged: True if the loss blew up and training stopped.
     """
 
-    record: pd.DataFrame
-    step_losses: np.ndarray
-    lr: float
-    warmup_steps: int
-    lambda_init: float
-    lambda_final: float
-    diverged: bool
+    lambda_init: float = float("nan")
+    lambda_final: float = float("nan")
+
+    @property
+    def lr(self) -> float:
+        """The target η."""
+        return float(self.setting("lr"))
+
+    @property
+    def warmup_steps(self) -> int:
+        """Steps of the ramp (0: the target η from the first step)."""
+        return self.setting("warmup_steps")
 
     @property
     def edge(self) -> float:
@@ -92,6 +99,10 @@ def run_warmup(*, lr: float, warmup_steps: int, num_steps: int = 200, seed: int 
     Plain GD keeps no optimizer state, so the plateaus run as consecutive ``train`` calls (one
     per plateau) are one schedule; a plateau where the loss blows up ends the run.
     """
+    start = time.perf_counter()
+    config = dict(lr=lr, warmup_steps=warmup_steps, num_steps=num_steps, seed=seed,
+                  num_ramps=num_ramps, measure_every=measure_every, lambda_every=lambda_every,
+                  widths=tuple(widths), momentum=0.0)
     measure_every = check_positive_int(measure_every, name="measure_every")
     if lambda_every is None:
         lambda_every = 0  # never on the measurement clock
@@ -103,7 +114,7 @@ def run_warmup(*, lr: float, warmup_steps: int, num_steps: int = 200, seed: int 
     model = mlp(list(widths), seed=seed, device=data.device)
     lambda_init = lambda_max(model, half_mse, data.X_train, data.y_train)
     meter = LambdaMaxMeter(tol=1e-3)
-    records, losses, done, diverged = [], [], 0, False
+    records, losses, done, diverged, diverged_at = [], [], 0, False, None
     for index, (plateau_lr, steps) in enumerate(plateaus):
         # The meter sees each call's own step count: measure on the run's global clock instead.
         offset = done
@@ -124,17 +135,19 @@ def run_warmup(*, lr: float, warmup_steps: int, num_steps: int = 200, seed: int 
         losses.append(result.step_losses)
         done += result.num_steps
         if result.diverged:
-            diverged = True
+            diverged, diverged_at = True, offset + result.diverged_at
             break
     lambda_final = (float("nan") if diverged else
                     lambda_max(model, half_mse, data.X_train, data.y_train))
     record = pd.concat(records, ignore_index=True)
     if "lambda_max" not in record:  # never measured on the clock (lambda_every=None)
         record["lambda_max"] = np.nan
-    return WarmupRun(record=record,
-                     step_losses=np.concatenate(losses), lr=float(lr),
-                     warmup_steps=warmup_steps, lambda_init=float(lambda_init),
-                     lambda_final=float(lambda_final), diverged=diverged)
+    return WarmupRun(record=record, config=config,
+                     step_losses=np.concatenate(losses), lambda_init=float(lambda_init),
+                     lambda_final=float(lambda_final), diverged=diverged,
+                     diverged_at=diverged_at, seconds=time.perf_counter() - start,
+                     message=result.message if diverged else
+                     f"Finished {done} steps, training loss {record['train_loss'].iloc[-1]:.4g}")
 
 
 def warmup_table(at_once: Mapping[int, WarmupRun], ramped: Mapping[int, WarmupRun]

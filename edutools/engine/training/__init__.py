@@ -7,6 +7,7 @@ schedule with one optimizer. Momentum follows ``torch.optim.SGD``: ``v ← βv +
 
 from edutools.engine.training.loop import evaluate, full_batch_grad_norm, train
 from edutools.engine.training.phases import Phase
+from edutools.engine.training.record import RunRecord, partial_watch
 from edutools.engine.training.result import (
     Callback,
     TrainingDivergedWarning,
@@ -14,5 +15,5 @@ from edutools.engine.training.result import (
     TrainState,
 )
 
-__all__ = ["Callback", "Phase", "TrainResult", "TrainState", "TrainingDivergedWarning",
-           "evaluate", "full_batch_grad_norm", "train"]
+__all__ = ["Callback", "Phase", "RunRecord", "TrainResult", "TrainState",
+           "TrainingDivergedWarning", "evaluate", "full_batch_grad_norm", "partial_watch", "train"]

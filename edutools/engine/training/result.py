@@ -12,8 +12,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from edutools.engine.training.record import RecordedRun, RunRecord, SteppedRun
 from edutools.ground.data import Dataset
 from edutools.ground.models import LossFn
+
+#: RecordedRun and SteppedRun live in record.py now; they stay importable from here.
+__all__ = ["Callback", "RecordedRun", "RunRecord", "SteppedRun", "TrainResult", "TrainState",
+           "TrainingDivergedWarning"]
 
 
 class TrainingDivergedWarning(UserWarning):
@@ -68,31 +73,11 @@ class Callback(Protocol):
     def __call__(self, state: TrainState) -> Mapping[str, float] | None: ...
 
 
-class RecordedRun:
-    """What every run with a ``record`` (one row per measurement) offers: its last row."""
-
-    record: pd.DataFrame
-
-    @property
-    def final(self) -> dict[str, float]:
-        """The last record row as a dict."""
-        return self.record.iloc[-1].to_dict()
-
-
-class SteppedRun(RecordedRun):
-    """A :class:`RecordedRun` that also kept the mini-batch loss of every step."""
-
-    step_losses: np.ndarray
-
-    @property
-    def num_steps(self) -> int:
-        """Optimizer steps actually taken (fewer than asked if the run stopped early)."""
-        return len(self.step_losses)
-
-
-@dataclass(frozen=True)
-class TrainResult(SteppedRun):
-    """Outcome of :func:`train`.
+# kw_only: RunRecord's fields have defaults, and ``train`` names every field anyway.
+@dataclass(frozen=True, kw_only=True)
+class TrainResult(RunRecord):
+    """Outcome of :func:`train`: a :class:`~edutools.engine.training.record.RunRecord` that also
+    holds the trained model.
 
     Attributes:
         record: one row per measurement (``step`` first, then ``epoch``, the losses, accuracies,
@@ -107,6 +92,7 @@ class TrainResult(SteppedRun):
         message: one sentence on how the run ended.
         seconds: wall-clock time of the run (s).
         config: the arguments of the run, for labels and caching.
+        partial: always False (a finished run).
     """
 
     record: pd.DataFrame

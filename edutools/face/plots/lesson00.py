@@ -51,13 +51,12 @@ def plot_proxy_comparison(runs: Sequence[SeedNetworkRun], *, title: str) -> Figu
     return figure
 
 
-def show_seed_network(run: SeedNetworkRun, momentum: float, batch_size: int, **_: object
-                      ) -> Figure:
-    """The slider panel's drawing: the losses and the validation accuracy of one run; prints how
-    the run ended."""
+def show_seed_network(run: SeedNetworkRun, **_: object) -> Figure:
+    """The slider panel's drawing: the losses and the validation accuracy of one run (partial
+    or final; its settings from the run itself); prints how the run ended."""
     figure, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 3.8))
     plot_loss_curves(run.record, x="epoch", ax=ax_loss, diverged_at=run.diverged_at,
-                     title=f"Loss with β = {momentum}, B = {batch_size}")
+                     title=f"Loss with β = {run.momentum}, B = {run.batch_size}")
     _plot_val_acc(ax_acc, run)
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1),
                title=f"Final validation accuracy {run.final_val_acc:.3f}")

@@ -91,8 +91,10 @@ def plot_loss_at_edge(step_losses: np.ndarray, rises: LossRises, *, window: int 
     return figure
 
 
-def show_gd_edge_run(run: EdgeRun, lr: float, **_: object) -> Figure:
-    """The η slider's drawing: λ_max against 2/η, and the loss at every step."""
+def show_gd_edge_run(run: EdgeRun, **_: object) -> Figure:
+    """The η slider's drawing: λ_max against 2/η, and the loss at every step (η from the run,
+    partial or final)."""
+    lr = run.lr
     figure, (ax_sharp, ax_loss) = plt.subplots(1, 2, figsize=(13, 4))
     plot_against_edge(run.record, "lambda_max", gd_edge(lr), ax=ax_sharp,
                       title=f"Full-batch GD, η = {lr}", diverged_at=run.diverged_at)

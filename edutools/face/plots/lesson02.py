@@ -42,8 +42,10 @@ def plot_batch_size_runs(runs: Mapping[int, SGDRun], *, edge: float, lr: float, 
     return ax
 
 
-def show_batch_size_run(result: SGDRun, *, batch_size: int, lr: float, **_: object) -> Figure:
-    """The batch-size slider's figure: λ_max against 2/η, and the loss at every step."""
+def show_batch_size_run(result: SGDRun, **_: object) -> Figure:
+    """The batch-size slider's figure: λ_max against 2/η, and the loss at every step (B and η
+    from the run's settings, partial or final)."""
+    batch_size, lr = result.setting("batch_size"), result.setting("lr")
     fig, (ax_sharp, ax_loss) = plt.subplots(1, 2, figsize=(13, 4))
     plot_against_edge(result.record, "lambda_max", theory.gd_edge(lr), ax=ax_sharp,
                       title=f"λ_max with B = {batch_size}, η = {lr}",

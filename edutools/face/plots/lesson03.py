@@ -73,9 +73,10 @@ def plot_full_batch_momentum(runs: Mapping[str, SGDRun], edges: Mapping[str, flo
     return fig
 
 
-def show_full_batch_momentum(result: SGDRun, *, momentum: float, lr: float,
-                             ax: Axes | None = None, **_: object) -> Axes:
-    """λ_max of one full-batch heavy-ball run against 2(1+β)/η (and GD's 2/η, dotted)."""
+def show_full_batch_momentum(result: SGDRun, *, ax: Axes | None = None, **_: object) -> Axes:
+    """λ_max of one full-batch heavy-ball run against 2(1+β)/η (and GD's 2/η, dotted); β and η
+    from the run's settings (partial or final)."""
+    momentum, lr = result.setting("momentum"), result.setting("lr")
     edge = theory.momentum_edge(lr, momentum)
     ax = plot_against_edge(result.record, "lambda_max", edge, ax=ax, edge_label="edge 2(1+β)/η",
                            title=f"Full-batch heavy ball, η = {lr}, β = {momentum:.2f}",
@@ -135,11 +136,12 @@ def plot_momentum_plateau(record: pd.DataFrame, *, lr: float, momentum: float, b
     return ax
 
 
-def show_momentum_batch(result: SGDRun, *, momentum: float, batch_size: int,
-                        **_: object) -> Axes:
+def show_momentum_batch(result: SGDRun, **_: object) -> Axes:
     """The momentum × batch-size panel's figure: one run's batch sharpness and λ_max against
-    2(1−β)/η and 2(1+β)/η (log scale), with their settled values (last third) in the title."""
-    lr, num_train = result.config["lr"], result.config.get("num_train")
+    2(1−β)/η and 2(1+β)/η (log scale), with their settled values (last third) in the title.
+    Every setting (η, β, B, the training-set size) comes from the run, partial or final."""
+    lr, num_train = result.setting("lr"), result.config.get("num_train")
+    momentum, batch_size = result.setting("momentum"), result.setting("batch_size")
     ax = plot_momentum_plateau(result.record, lr=lr, momentum=momentum, batch_size=batch_size)
     lower, upper = _edges(lr, momentum)
     values = settled(result)
@@ -172,10 +174,10 @@ def plot_patch_runs(runs: Mapping[tuple[str, int], PatchCurve], rules: Sequence[
     return fig
 
 
-def show_patch_momentum(result: PatchCurve, *, reference: PatchCurve, momentum: float,
-                        **_: object) -> Figure:
-    """The γ slider's figure: feature alignment and small-margin accuracy of the run at γ
-    against the plain-GD ``reference``."""
+def show_patch_momentum(result: PatchCurve, *, reference: PatchCurve, **_: object) -> Figure:
+    """The γ slider's figure: feature alignment and small-margin accuracy of the run at γ (from
+    the run's settings) against the plain-GD ``reference``."""
+    momentum = result.momentum
     fig, (ax_align, ax_acc) = plt.subplots(1, 2, figsize=(12, 3.8))
     for curve, label in ((reference, "GD (γ = 0)"), (result, f"γ = {momentum:.2f}")):
         ax_align.plot(curve.record["step"], curve.record["alignment"], label=label)

@@ -116,10 +116,13 @@ def plot_schedules(runs: Mapping[str, SgdRun], *, switch_epoch: float, dashed: s
     return ax
 
 
-def show_sgd(result: SgdRun, *, reference: SgdRun, batch_size: int, momentum: float, lr: float,
+def show_sgd(result: SgdRun, *, reference: SgdRun,
              reference_label: str = "reference B=16, β=0", **_: object) -> Figure:
     """The slider panel's figure: the run's training loss and validation accuracy against
-    epochs beside a dashed grey reference run; the title gives both noise scales."""
+    epochs beside a dashed grey reference run; the title gives both noise scales (η, B, β from
+    the run's settings, partial or final)."""
+    lr, batch_size = result.setting("lr"), result.setting("batch_size")
+    momentum = result.setting("momentum")
     g = noise_scale(lr, batch_size, momentum)
     g_reference = noise_scale(float(reference.record["lr"].iloc[0]),
                               int(reference.record["batch_size"].iloc[0]), reference.momentum)

@@ -97,8 +97,10 @@ def plot_sam_edge_runs(runs: Mapping[float, SamEdgeRun], *,
     return figure
 
 
-def show_sam_edge_run(run: SamEdgeRun, rho: float, lr: float, **_: object) -> Figure:
-    """The ρ/η sliders' drawing: λ_max against λ_SAM and 2/η, and the loss at every step."""
+def show_sam_edge_run(run: SamEdgeRun, **_: object) -> Figure:
+    """The ρ/η sliders' drawing: λ_max against λ_SAM and 2/η, and the loss at every step (ρ and
+    η from the run, partial or final)."""
+    rho, lr = run.rho, run.lr
     figure, (ax_edge, ax_loss) = plt.subplots(1, 2, figsize=(13, 4))
     _edge_panel(ax_edge, run, title=f"Full-batch SAM, η = {lr:g}, ρ = {rho:g}")
     if len(run.step_losses):

@@ -203,10 +203,11 @@ def plot_proxy_confounds(table: pd.DataFrame) -> plt.Figure:
     return figure
 
 
-def show_capstone_run(result: Mapping[str, Any], *, momentum: float, batch_size: int,
-                      lr: float, **_: Any) -> plt.Figure:
-    """The slider panel's view of one run: validation accuracy, losses and the loss-variance
+def show_capstone_run(result: Mapping[str, Any], **_: Any) -> plt.Figure:
+    """The slider panel's view of one run (:func:`~edutools.engine.experiments.capstone.
+    capstone_curves`' row, settings included): validation accuracy, losses and the loss-variance
     proxy per epoch, with the curvature against its edges in the title line."""
+    momentum, batch_size, lr = result["momentum"], result["batch_size"], result["lr"]
     epochs = np.arange(len(result["val_acc_curve"]))
     figure, (ax_acc, ax_loss, ax_proxy) = plt.subplots(1, 3, figsize=(13, 3.6))
     ax_acc.plot(epochs, result["val_acc_curve"], marker="o", markersize=3, color=PALETTE[0])

@@ -51,8 +51,8 @@ def test_edge_summary_reads_start_crossing_and_late_level():
 
 
 def _edge_run(lr, ratios):
-    return EdgeRun(lr=lr, num_steps=100 * (len(ratios) - 1), record=_record(ratios, lr=lr),
-                   step_losses=np.linspace(1, 0.1, 10), diverged_at=None, message="", seconds=0)
+    return EdgeRun(config={"lr": lr, "num_steps": 100 * (len(ratios) - 1)},
+                   record=_record(ratios, lr=lr), step_losses=np.linspace(1, 0.1, 10))
 
 
 def test_edge_table_has_one_row_per_lr_in_edge_units():

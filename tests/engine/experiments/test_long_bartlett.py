@@ -74,8 +74,8 @@ def test_edge_columns_and_the_summary_of_a_synthetic_record():
     np.testing.assert_allclose(table["lambda_over_sam_edge"], ratios)
     np.testing.assert_allclose(table["lambda_over_gd_edge"], ratios * edges * lr / 2)
     assert "sam_edge" not in record  # a copy
-    run = SamEdgeRun(rho=rho, lr=lr, num_steps=400, record=table, step_losses=np.empty(0),
-                     diverged_at=None, seconds=1.0)
+    run = SamEdgeRun(config={"rho": rho, "lr": lr, "num_steps": 400}, record=table,
+                     seconds=1.0)
     summary = sam_edge_summary(run, late_fraction=0.6)  # steps ≥ 240: 300 and 400
     assert summary.late_over_sam_edge == pytest.approx(1.15)
     assert (summary.late_min, summary.late_max) == pytest.approx((1.1, 1.2))
@@ -116,8 +116,8 @@ def _tracking_run(lam, edge):
     lam, edge = np.asarray(lam, dtype=float), np.asarray(edge, dtype=float)
     record = pd.DataFrame({"step": steps, "lambda_max": lam, "sam_edge": edge,
                            "lambda_over_sam_edge": lam / edge})
-    return SamEdgeRun(rho=0.05, lr=0.2, num_steps=int(steps[-1]), record=record,
-                      step_losses=np.empty(0), diverged_at=None, seconds=0.0)
+    return SamEdgeRun(config={"rho": 0.05, "lr": 0.2, "num_steps": int(steps[-1])},
+                      record=record)
 
 
 def test_sam_edge_tracking_follows_lambda_from_its_arrival_on_the_edge():

@@ -94,9 +94,9 @@ def synthetic_run(name, batch_size, *, lam, bs=None, sam_bs=None, norms=None):
                            "sam_momentum_edge": 5.0})
     if bs is not None:
         record["batch_sharpness"], record["sam_batch_sharpness"] = bs, sam_bs
-    return MomentumRun(optimizer=name, batch_size=batch_size, lr=0.3, momentum=0.5,
-                       rho=0.05 if name == "SAM" else 0.0, num_steps=1000, record=record,
-                       seconds=1.0)
+    config = {"optimizer": name, "batch_size": batch_size, "lr": 0.3, "momentum": 0.5,
+              "rho": 0.05 if name == "SAM" else 0.0, "num_steps": 1000}
+    return MomentumRun(config=config, record=record, seconds=1.0)
 
 
 def test_settled_values_and_the_plateau_table():
