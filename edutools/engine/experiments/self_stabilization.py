@@ -32,6 +32,7 @@ from edutools.engine.experiments.cohen_eos import WIDTHS, teacher_data
 from edutools.engine.sharpness import top_eigenvalues
 from edutools.engine.sharpness.operators.hessian import HessianOperator
 from edutools.engine.training import train
+from edutools.engine.training.record import RunRecord
 from edutools.ground.models import mlp
 from edutools.ground.theory import gd_edge
 from edutools.ground.validation import check_lr, check_positive_int
@@ -75,20 +76,18 @@ class EdgeOscillationMeter:
         return {"sharpness": sharpness, "displacement": displacement}
 
 
-@dataclass(frozen=True)
-class StabilizationCycle:
-    """S and x at every step of full-batch GD around the first crossing of 2/η.
-
-    Attributes:
-        lr: the step size η.
-        seed: the data and initial-weight seed (as :func:`~cohen_eos.train_gd`).
-        record: one row per step from ``start_step``: ``step``, ``train_loss``, ``sharpness``
-            (S, in loss units per squared weight), ``displacement`` (x, weight units).
+class StabilizationCycle(RunRecord):
+    """S and x at every step of full-batch GD around the first crossing of 2/η: a
+    :class:`~edutools.engine.training.record.RunRecord` whose ``record`` has one row per step
+    from ``start_step``: ``step``, ``train_loss``, ``sharpness`` (S, in loss units per squared
+    weight) and ``displacement`` (x, weight units), and whose ``config`` holds ``lr`` (η),
+    ``seed`` (data and initial weights, as :func:`~cohen_eos.train_gd`) and ``start_step``.
     """
 
-    lr: float
-    seed: int
-    record: pd.DataFrame
+    @property
+    def lr(self) -> float:
+        """The step size η."""
+        return float(self.setting("lr"))
 
     @property
     def edge(self) -> float:
@@ -130,17 +129,25 @@ def first_cycle(*, lr: float, seed: int = 0, start_step: int, max_steps: int = M
               measure_every=int(start_step), seed=seed, progress=False)
     meter = EdgeOscillationMeter(seed=seed)  # one meter: it keeps tracking u across the legs
     legs: list[pd.DataFrame] = []
-    done = 0
+    losses: list[np.ndarray] = []
+    done, seconds = 0, 0.0
     while done < max_steps and not _cycle_complete(legs):
         leg = train(model, data, lr=lr, num_steps=min(chunk, max_steps - done),
                     loss_fn="half_mse", measure_every=1, callbacks=[meter], seed=seed,
-                    progress=False).record
-        leg["step"] += int(start_step) + done
-        legs.append(leg if not legs else leg.iloc[1:])  # row 0 repeats the previous leg's last
-        done += chunk
+                    progress=False)
+        record = leg.record
+        record["step"] += int(start_step) + done
+        legs.append(record if not legs else record.iloc[1:])  # row 0 repeats the last one
+        losses.append(leg.step_losses)
+        done, seconds = done + len(leg.step_losses), seconds + leg.seconds
+        if leg.diverged:
+            raise RuntimeError(f"the cycle run diverged: {leg.message}")
     record = pd.concat(legs, ignore_index=True)
-    return StabilizationCycle(lr=float(lr), seed=int(seed),
-                              record=record[["step", "train_loss", "sharpness", "displacement"]])
+    return StabilizationCycle(
+        record=record[["step", "train_loss", "sharpness", "displacement"]],
+        config={"lr": float(lr), "seed": int(seed), "start_step": int(start_step)},
+        step_losses=np.concatenate(losses), seconds=seconds,
+        message=f"{done} steps measured one by one from step {start_step}")
 
 
 def _cycle_complete(legs: list[pd.DataFrame]) -> bool:

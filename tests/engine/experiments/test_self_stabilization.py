@@ -54,7 +54,7 @@ def synthetic_cycle(lr=0.2, onset_size=1e-8):
     record = pd.DataFrame({"step": np.arange(1000, 1000 + len(ratio)),
                            "train_loss": np.full(len(ratio), 0.05),
                            "sharpness": ratio * 2 / lr, "displacement": sign * size})
-    return ss.StabilizationCycle(lr=lr, seed=0, record=record)
+    return ss.StabilizationCycle(record=record, config={"lr": lr, "seed": 0, "start_step": 1000})
 
 
 def test_summary_reads_the_quadratic_model_back():
@@ -73,7 +73,7 @@ def test_summary_reads_the_quadratic_model_back():
 
 def test_summary_refuses_a_cycle_that_has_not_peaked():
     cycle = synthetic_cycle()
-    unfinished = ss.StabilizationCycle(lr=0.2, seed=0, record=cycle.record.iloc[:300])
+    unfinished = ss.StabilizationCycle(record=cycle.record.iloc[:300], config=cycle.config)
     with pytest.raises(ValueError, match="had not peaked"):
         ss.cycle_summary(unfinished)
 
