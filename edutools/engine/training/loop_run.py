@@ -265,6 +265,8 @@ class Loop:
                            desc=description or "training")
         start = 0
         for index, segment in enumerate(self.segments):
+            if description is None and segment.label:
+                bar.set_description(segment.label, refresh=False)
             if self._run_segment(index, start, outcome, divergence_factor=divergence_factor,
                                  stop_at_loss=stop_at_loss, show=show, bar=bar):
                 break

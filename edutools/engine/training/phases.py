@@ -70,7 +70,8 @@ def phase_segments(phases: Sequence[Phase], num_train: int, *, seed: int,
                  else check_positive_int(measure_every, name="measure_every"))
         segments.append(Segment(num_steps=phase.epochs * steps_per_epoch,
                                 batch_size=phase.batch_size, seed=seed + index,
-                                measure_every=every))
+                                measure_every=every,
+                                label=f"phase {index + 1}: η={phase.lr:g}, B={phase.batch_size}"))
     return phases, segments
 
 

@@ -37,12 +37,13 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], LRScheduler]
 class Segment:
     """A stretch of a run: ``num_steps`` steps at batch size ``batch_size``, the batch order and
     dropout seeded by ``seed`` at its start, measured every ``measure_every`` steps counted from
-    its start (and at its end)."""
+    its start (and at its end); ``label`` names it on the progress bar."""
 
     num_steps: int
     batch_size: int
     seed: int
     measure_every: int
+    label: str = ""
 
 
 class StepValue:
