@@ -21,7 +21,7 @@ import pandas as pd
 
 from edutools.engine.experiments.large_batch import TEACHER_WIDTHS
 from edutools.engine.sharpness import LambdaMaxMeter, lambda_max
-from edutools.engine.training import RunRecord, TrainingDivergedWarning, train
+from edutools.engine.training import Phase, RunRecord, TrainingDivergedWarning, train
 from edutools.ground.data import teacher_task
 from edutools.ground.models import half_mse, mlp
 from edutools.ground.validation import check_lr, check_positive_int
@@ -36,7 +36,8 @@ class WarmupRun(RunRecord):
     ``num_steps``, ``seed``, …
 
     Attributes:
-        record: one row per measurement: ``step``, ``lr`` (the η in force), ``edge`` (2/η),
+        record: one row per measurement: ``step``, ``epoch`` (= ``step`` at full batch),
+            ``lr`` (the η in force), ``edge`` (2/η),
             ``train_loss``, ``val_loss``, ``lambda_max`` (every ``lambda_every`` steps, else NaN)…
         step_losses: the training loss at every step, shape (steps completed,).
         lambda_init: λ_max of the initial network.
@@ -96,8 +97,9 @@ def run_warmup(*, lr: float, warmup_steps: int, num_steps: int = 200, seed: int 
     ``lambda_every`` steps (a multiple of ``measure_every``; ``None``: only at the start and the
     end, which is cheaper).
 
-    Plain GD keeps no optimizer state, so the plateaus run as consecutive ``train`` calls (one
-    per plateau) are one schedule; a plateau where the loss blows up ends the run.
+    The plateaus are the phases of one ``train(phases=...)`` run (one optimizer; at full batch
+    one epoch is one step), each seeded by ``seed`` + its index; a plateau where the loss blows up
+    ends the run.
     """
     start = time.perf_counter()
     config = dict(lr=lr, warmup_steps=warmup_steps, num_steps=num_steps, seed=seed,
@@ -114,40 +116,30 @@ def run_warmup(*, lr: float, warmup_steps: int, num_steps: int = 200, seed: int 
     model = mlp(list(widths), seed=seed, device=data.device)
     lambda_init = lambda_max(model, half_mse, data.X_train, data.y_train)
     meter = LambdaMaxMeter(tol=1e-3)
-    records, losses, done, diverged, diverged_at = [], [], 0, False, None
-    for index, (plateau_lr, steps) in enumerate(plateaus):
-        # The meter sees each call's own step count: measure on the run's global clock instead.
-        offset = done
 
-        def measure(state, offset=offset):  # noqa: ANN001 — a training callback
-            due = lambda_every and (state.step + offset) % lambda_every == 0
-            return meter(state) if due else {}
+    def measure(state):  # noqa: ANN001 — a training callback
+        return meter(state) if lambda_every and state.step % lambda_every == 0 else {}
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", TrainingDivergedWarning)  # reported in the result
-            result = train(model, data, lr=plateau_lr, num_steps=steps, loss_fn="half_mse",
-                           measure_every=measure_every, callbacks=[measure], seed=seed + index,
-                           progress=False)
-        record = result.record.copy()
-        record["step"] += done
-        record["lr"], record["edge"] = plateau_lr, 2.0 / plateau_lr
-        records.append(record if index == 0 else record.iloc[1:])  # row 0 repeats the last one
-        losses.append(result.step_losses)
-        done += result.num_steps
-        if result.diverged:
-            diverged, diverged_at = True, offset + result.diverged_at
-            break
+    phases = [Phase(plateau_lr, data.num_train, steps) for plateau_lr, steps in plateaus]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingDivergedWarning)  # reported in the result
+        result = train(model, data, phases=phases, loss_fn="half_mse",
+                       measure_every=measure_every, callbacks=[measure], seed=seed,
+                       progress=False)
+    diverged = result.diverged
+    record = result.record.drop(columns=["phase", "batch_size"])
+    record["edge"] = 2.0 / record["lr"]
     lambda_final = (float("nan") if diverged else
                     lambda_max(model, half_mse, data.X_train, data.y_train))
-    record = pd.concat(records, ignore_index=True)
     if "lambda_max" not in record:  # never measured on the clock (lambda_every=None)
         record["lambda_max"] = np.nan
     return WarmupRun(record=record, config=config,
-                     step_losses=np.concatenate(losses), lambda_init=float(lambda_init),
+                     step_losses=result.step_losses, lambda_init=float(lambda_init),
                      lambda_final=float(lambda_final), diverged=diverged,
-                     diverged_at=diverged_at, seconds=time.perf_counter() - start,
+                     diverged_at=result.diverged_at, seconds=time.perf_counter() - start,
                      message=result.message if diverged else
-                     f"Finished {done} steps, training loss {record['train_loss'].iloc[-1]:.4g}")
+                     f"Finished {result.num_steps} steps, training loss "
+                     f"{record['train_loss'].iloc[-1]:.4g}")
 
 
 def warmup_table(at_once: Mapping[int, WarmupRun], ramped: Mapping[int, WarmupRun]

@@ -1,19 +1,15 @@
 """BatchNorm running statistics under SAM: one update per step, from the pass at θ.
 
 SAM runs two forward passes per step on the same batch: one at θ, one at θ + ε̂. A BatchNorm
-layer in training mode updates ``running_mean``, ``running_var`` and ``num_batches_tracked`` on
-every forward pass, so without care the statistics move twice per step, the second time with
-activations of a network (θ + ε̂) that is never evaluated (davda54/sam issue #17; Google's
-reference implementation keeps the statistics of the first pass only).
+layer in training mode updates its running statistics on every forward pass, so without care they
+move twice per step, the second time with activations of a network (θ + ε̂) that is never
+evaluated (davda54/sam issue #17; Google's reference implementation keeps the statistics of the
+first pass only).
 
 Policy of this package: **the running statistics follow the unperturbed network**. Passes at θ
-update them; passes at θ + ε̂ must leave them exactly as they were. The helpers below do this by
-saving the buffers before the perturbed pass and copying them back after it, which is exact (bit
-for bit, including ``num_batches_tracked`` and the ``momentum=None`` cumulative mode) and works
-for every ``BatchNorm*d``, ``SyncBatchNorm`` and ``InstanceNorm*d(track_running_stats=True)``.
-(Setting ``momentum = 0`` instead, as the davda54 example does, still counts the batch in
-``num_batches_tracked`` and breaks the cumulative mode.) The normalisation itself still uses the
-batch statistics of the perturbed pass, as in the reference implementation.
+update them; passes at θ + ε̂ leave them exactly as they were. The helpers live in
+:mod:`edutools.ground.batchnorm` (the training loop uses them too, through the
+:class:`~edutools.engine.training.protocols.TwoPassOptimizer` protocol) and are re-exported here.
 
 With ``SAM(..., ascent_every=k)`` the reuse steps have no pass at θ. Freezing there too
 (``frozen_running_stats(model, enabled=sam.perturbed)``) updates the statistics every k-th step
@@ -21,78 +17,10 @@ only; to update them on every step, freeze only the perturbed passes of fresh st
 ``enabled=sam.perturbed and sam.ascent_due``.
 """
 
-from __future__ import annotations
+from edutools.ground.batchnorm import (
+    disable_running_stats,
+    enable_running_stats,
+    frozen_running_stats,
+)
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import torch
-from torch import nn
-from torch.nn.modules.batchnorm import _NormBase
-
-# _NormBase is the common base of BatchNorm*, SyncBatchNorm and InstanceNorm*: the one class
-# that owns running_mean / running_var / num_batches_tracked.
-
-_SAVED = "_sam_saved_running_stats"
-_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
-
-
-def _tracking_modules(model: nn.Module) -> Iterator[nn.Module]:
-    for module in model.modules():
-        if isinstance(module, _NormBase) and module.track_running_stats:
-            yield module
-
-
-def disable_running_stats(model: nn.Module) -> None:
-    """Snapshot the running statistics of every norm layer in ``model``.
-
-    Call before the perturbed forward pass; :func:`enable_running_stats` copies the snapshot back.
-    Calling it twice without :func:`enable_running_stats` in between raises ``RuntimeError``
-    (the second snapshot would already contain the perturbed pass).
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    modules = list(_tracking_modules(model))
-    if any(hasattr(m, _SAVED) for m in modules):
-        raise RuntimeError("disable_running_stats was already called on this model; call "
-                           "enable_running_stats first")
-    with torch.no_grad():
-        for module in modules:
-            saved = {name: getattr(module, name).clone() for name in _BUFFERS
-                     if getattr(module, name, None) is not None}
-            setattr(module, _SAVED, saved)
-
-
-def enable_running_stats(model: nn.Module) -> None:
-    """Copy back the statistics saved by :func:`disable_running_stats` (no-op if none saved)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    with torch.no_grad():
-        for module in model.modules():
-            saved = module.__dict__.pop(_SAVED, None)
-            if saved is None:
-                continue
-            for name, value in saved.items():
-                getattr(module, name).copy_(value)
-
-
-@contextmanager
-def frozen_running_stats(model: nn.Module, *, enabled: bool = True) -> Iterator[None]:
-    """Context manager: forward passes inside leave the running statistics unchanged.
-
-    ``enabled=False`` makes it a no-op, which lets one closure serve both SAM passes::
-
-        def closure():
-            with frozen_running_stats(model, enabled=sam.perturbed):
-                loss = loss_fn(model(X), y)
-                loss.backward()
-            return loss
-    """
-    if not enabled:
-        yield
-        return
-    disable_running_stats(model)
-    try:
-        yield
-    finally:
-        enable_running_stats(model)
+__all__ = ["disable_running_stats", "enable_running_stats", "frozen_running_stats"]

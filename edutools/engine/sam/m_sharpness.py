@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from edutools.engine.sam.batchnorm import frozen_running_stats
 from edutools.engine.sam.perturbation import ascent_perturbation, check_asam_eta, check_rho
+from edutools.ground.batchnorm import frozen_running_stats
 from edutools.ground.validation import check_positive_int
 
 

@@ -16,6 +16,7 @@ from edutools.engine.sam.perturbation import (
     check_rho,
     global_norm,
 )
+from edutools.engine.training.protocols import TwoPassOptimizer
 from edutools.ground.validation import check_param_groups, check_positive_int
 
 # Keys SAM adds to every param group. Prefixed so that they never collide with a base
@@ -23,7 +24,7 @@ from edutools.ground.validation import check_param_groups, check_positive_int
 GROUP_KEYS = ("sam_rho", "sam_adaptive", "sam_asam_eta")
 
 
-class SAM(torch.optim.Optimizer):
+class SAM(torch.optim.Optimizer, TwoPassOptimizer):
     """Sharpness-Aware Minimization wrapped around any ``torch.optim`` optimizer.
 
     One SAM step: take the gradient g at θ; move to θ + ε̂ with ε̂ = ρ·g/‖g‖ (norm over all
@@ -92,11 +93,15 @@ class SAM(torch.optim.Optimizer):
     BatchNorm: the perturbed pass must not update the running statistics; wrap it in
     :func:`~edutools.engine.sam.frozen_running_stats` (see that module for the policy).
 
+    SAM implements :class:`~edutools.engine.training.protocols.TwoPassOptimizer`
+    (``requires_closure``, :attr:`perturbed`, :attr:`ascent_due`, ``step(closure)``), which is
+    how :func:`edutools.engine.training.train` drives it and freezes BatchNorm statistics.
+
     Mixed precision (``torch.amp.GradScaler``, through ``second_step(scaler=...)``) and
     DistributedDataParallel: see the recipes in the docstring of :mod:`edutools.engine.sam`.
     """
 
-    # edutools.training.train calls step(closure) on optimizers that set this.
+    # TwoPassOptimizer: edutools.engine.training.train calls step(closure).
     requires_closure = True
 
     def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
