@@ -70,3 +70,24 @@ def test_slider_drawing_and_edge_units():
     assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["η = 0.2", "η = 0.4"]
     assert ax.get_lines()[1].get_ydata().max() == pytest.approx(1.0)  # capped at 2/η
     assert ax.get_ylabel() == "λ_max · η/2" and ax.get_title()
+
+
+def test_self_stabilization_figure_draws_the_cycle_against_the_edge_and_the_model():
+    from edutools.engine.experiments import self_stabilization as ss
+
+    ratio = np.concatenate([np.linspace(0.99, 1.06, 300), np.linspace(1.06, 0.93, 40)])
+    size = 1e-8 * np.cumprod(np.concatenate([[1.0], np.abs(1 - 2 * ratio[:-1])]))
+    cycle = ss.StabilizationCycle(
+        record=pd.DataFrame({"step": np.arange(len(ratio)) + 500, "train_loss": 0.05,
+                             "sharpness": ratio * 10, "displacement": size}),
+        config={"lr": 0.2, "seed": 0, "start_step": 500})
+    facts = ss.cycle_summary(cycle)
+    figure = figures.plot_self_stabilization(cycle, facts, ss.predicted_size(cycle, facts))
+    ax_sharp, ax_size = figure.axes
+    assert "η = 0.2" in ax_sharp.get_title() and ax_size.get_yscale() == "log"
+    assert all(ax.get_xlabel() == "GD step" and ax.get_ylabel() for ax in figure.axes)
+    edge = [line for line in dashed(ax_sharp) if np.allclose(line.get_ydata(), 1)]
+    assert len(edge) == 1  # the edge S = 2/η at 1
+    model_line = dashed(ax_size)[0]
+    assert np.allclose(model_line.get_ydata(), size[np.isin(np.arange(len(size)) + 500,
+                                                            model_line.get_xdata())])
