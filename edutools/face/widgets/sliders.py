@@ -12,17 +12,16 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from edutools.ground.canonical import canonical_value
+
 _STYLE = {"description_width": "initial"}
 
 
 def clean_value(value: Any) -> Any:
-    """A slider value as runs and caches should see it: floats rounded to 10 significant digits
-    (0.9000000000000001 → 0.9), NumPy scalars as Python numbers, anything else unchanged."""
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-        value = value.item()
-    if isinstance(value, float):
-        return float(f"{value:.10g}")
-    return value
+    """A slider value as runs and caches should see it: the course's one rounding rule,
+    :func:`edutools.ground.canonical.canonical_value` (floats to 12 significant digits, so
+    0.9000000000000001 → 0.9; NumPy scalars as Python numbers; anything else unchanged)."""
+    return canonical_value(value)
 
 
 def momentum_slider(value: float = 0.9, *, low: float = 0.0, high: float = 0.99,
