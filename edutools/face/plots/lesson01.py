@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from edutools.engine.experiments.cohen_eos import EdgeRun, LossRises
+from edutools.face.panels import Panel
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, plot_against_edge, plot_loss_curves
 from edutools.ground.theory import gd_edge
 from edutools.ground.theory.quadratic import QuadraticRun, regime, spectral_radius
@@ -114,3 +115,13 @@ def plot_edge_units(records: Mapping[float, pd.DataFrame], *,
     ax.set(xlabel="GD step", ylabel="λ_max · η/2", title="Every run meets its own edge 2/η")
     ax.legend()
     return figure
+
+
+#: This lesson's slider panels (edutools.face.panels: the precompute and the tests read them).
+PANELS = (
+    Panel(run="cohen_eos.run_quadratic_directions", show=show_quadratic_directions,
+          name="learning rate η (GD on a quadratic)"),
+    Panel(run="cohen_eos.gd_edge_run", show=show_gd_edge_run,
+          name="learning rate η (GD at the edge of stability)", grid="SLIDER_GRID",
+          quick={"num_steps": 200, "measure_every": 50}, sample={"lr": 0.2}),
+)
