@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from edutools.ground.cache_format import CacheFormatError, read_header, read_payload, write_entry
+from edutools.ground.canonical import canonical_float
 from edutools.ground.code_version import code_version
 
 __all__ = ["CACHE_ENV_VAR", "MISS", "CacheStats", "ResultCache", "cache_key", "code_version",
@@ -107,8 +108,10 @@ def default_cache_dir() -> Path:
 def _canonical(value: Any, where: str) -> Any:
     """``value`` as plain JSON data whose text is the same for parameters that mean the same.
 
-    Numbers are rounded to 12 significant digits, so ``0.9000000000000001`` (from a
-    ``linspace`` slider) and ``0.9`` share a key, and an integral float equals the integer
+    Numbers are rounded by the course's one rule
+    (:func:`~edutools.ground.canonical.canonical_float`, 12 significant digits), so
+    ``0.9000000000000001`` (from a ``linspace`` slider) and ``0.9`` share a key, and an integral
+    float equals the integer
     (``32.0`` ~ ``32``); ``-0.0`` is ``0``. Dicts are sorted by key, tuples become lists.
     """
     if value is None or isinstance(value, str | bool):
@@ -123,7 +126,7 @@ def _canonical(value: Any, where: str) -> Any:
             return number  # json writes NaN / Infinity / -Infinity
         if number.is_integer() and abs(number) < 2**53:
             return int(number)
-        return float(format(number, ".12g"))
+        return canonical_float(number)
     if isinstance(value, PurePath):
         return str(value)
     if isinstance(value, list | tuple):

@@ -44,6 +44,25 @@ def check_batch_size(batch_size: int, num_samples: int, *, name: str = "batch_si
     return int(batch_size)
 
 
+def check_rho(rho: float, *, name: str = "rho") -> float:
+    """Return ``rho`` (SAM radius, in parameter units) as a float if finite and ≥ 0, else raise.
+
+    ρ = 0 is allowed: SAM then reduces to its base optimizer.
+    """
+    if isinstance(rho, bool) or not isinstance(rho, Real) or not math.isfinite(rho) or rho < 0:
+        raise ValueError(f"{name} (SAM radius) must be a finite number ≥ 0, got {rho!r}")
+    return float(rho)
+
+
+def check_asam_eta(asam_eta: float) -> float:
+    """Return ``asam_eta`` (ASAM offset η in T_w = |w| + η) as a float if finite and ≥ 0."""
+    if isinstance(asam_eta, bool) or not isinstance(asam_eta, Real) \
+            or not math.isfinite(asam_eta) or asam_eta < 0:
+        raise ValueError(f"asam_eta (ASAM offset η in T_w = |w| + η) must be a finite number ≥ 0, "
+                         f"got {asam_eta!r}")
+    return float(asam_eta)
+
+
 def check_positive_int(value: int, *, name: str) -> int:
     """Return ``value`` if it is an integer ≥ 1; raise ``ValueError`` naming ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:

@@ -16,6 +16,7 @@ import os
 
 import pytest
 
+from edutools.face.panels import declared_panels, lesson_notebook, panel_calls
 from tests.browser import report
 from tests.browser.notebook_page import NotebookPage
 from tests.browser.test_jupyterlab import check_no_problems, open_and_run
@@ -26,25 +27,26 @@ pytestmark = [pytest.mark.browser,
 
 SLIDER_TIMEOUT_S = 600.0 * float(os.environ.get("EDUTOOLS_BROWSER_SLACK", "1"))
 
-#: lesson → panels, each a piece of its cell's source (unique in the lesson) and its sliders.
-PANELS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
-    "01_gd_edge_of_stability.ipynb": [
-        ("quad_panel = widgets.slider_panel(", ("learning rate η",)),
-        ("lr_panel = widgets.slider_panel(", ("learning rate η",))],
-    "02_sgd_batch_size.ipynb": [("batch_panel = widgets.slider_panel(", ("batch size B",))],
-    "03_momentum.ipynb": [
-        ("quad_panel = widgets.slider_panel(", ("learning rate η", "momentum β")),
-        ("accel_panel = widgets.slider_panel(", ("condition number κ",)),
-        ("momentum_eoss.run_momentum_batch, figures.show_momentum_batch",
-         ("momentum β", "batch size B")),
-        ("gamma_panel = widgets.slider_panel(", ("momentum γ",))],
-    "04_batch_size_generalization.ipynb": [("large_batch.run_sgd,  # run(",
-                                            ("batch size B", "momentum β"))],
-    "06_sam.ipynb": [("long_bartlett.sam_edge_run, figures.show_sam_edge_run",
-                      ("SAM radius ρ", "learning rate η"))],
-    "07_capstone.ipynb": [("capstone_curves, figures.show_capstone_run",
-                           ("momentum β", "batch size B", "learning rate η"))],
-}
+#: Lessons whose sliders ``test_jupyterlab.py`` already moves on every CI run.
+CHECKED_ON_EVERY_RUN = {"00"}
+
+
+def lesson_panels() -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """lesson notebook → its panels, each a piece of its cell's source (the run and show
+    arguments: the first code cell holding it is the panel's) and its sliders' labels; read from
+    the lessons' ``slider_panel(...)`` calls of every declared panel (edutools.face.panels)."""
+    panels: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for panel in declared_panels():
+        if panel.lesson in CHECKED_ON_EVERY_RUN:
+            continue
+        for call in panel_calls(panel.lesson):
+            if call.matches(panel):
+                panels.setdefault(lesson_notebook(panel.lesson).name, []).append(
+                    (call.marker, call.labels))
+    return panels
+
+
+PANELS = lesson_panels()
 
 
 def move_one_step_and_back(notebook: NotebookPage, marker: str, slider: str) -> list[str]:

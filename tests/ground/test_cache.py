@@ -191,3 +191,16 @@ def test_miss_survives_pickling():
     import pickle
 
     assert pickle.loads(pickle.dumps(MISS)) is MISS and not MISS and repr(MISS) == "MISS"
+
+
+def test_sliders_panels_cache_and_grid_share_one_rounding_rule():
+    from edutools.face.widgets import clean_value
+    from edutools.ground.canonical import canonical_float
+
+    for noisy, short in ((0.1 + 0.2, 0.3), (0.5 * (1 - 0.9), 0.05), (0.9000000000000001, 0.9)):
+        assert canonical_float(noisy) == clean_value(noisy) == short
+        assert cache_key({"lr": noisy}) == cache_key({"lr": short})
+    # Two values apart in their 11th significant digit stay apart everywhere (one rule, 12 digits)
+    near, far = 0.123456789012, 0.123456789112
+    assert clean_value(near) != clean_value(far)
+    assert cache_key({"lr": near}) != cache_key({"lr": far})

@@ -25,6 +25,7 @@ from edutools.engine.experiments.eoss import SGDRun, Watch, watch_record
 from edutools.engine.sharpness import BatchSharpnessMeter, LambdaMaxMeter
 from edutools.engine.training import train
 from edutools.ground import theory
+from edutools.ground.canonical import canonical_float
 from edutools.ground.data import random_labels_task, teacher_task
 from edutools.ground.models import mlp
 from edutools.ground.validation import check_momentum
@@ -118,9 +119,9 @@ def plateau_table(runs: Mapping[int, SGDRun], *, lr: float, momentum: float) -> 
 
 
 def panel_lr(momentum: float, effective_lr: float = PANEL["effective_lr"]) -> float:
-    """The panel's PyTorch step size η = effective_lr·(1−β) (rounded to 12 digits, so that
-    β = 0.9 gives exactly 0.05)."""
-    return round(effective_lr * (1.0 - check_momentum(momentum)), 12)
+    """The panel's PyTorch step size η = effective_lr·(1−β), rounded by the course's one rule
+    (:func:`~edutools.ground.canonical.canonical_float`), so that β = 0.9 gives exactly 0.05."""
+    return canonical_float(effective_lr * (1.0 - check_momentum(momentum)))
 
 
 def run_momentum_batch(*, momentum: float, batch_size: int, seed: int = 0,

@@ -34,7 +34,7 @@ from edutools.engine.training import RunRecord, partial_watch, train
 from edutools.ground.data import Dataset, teacher_task
 from edutools.ground.models import mlp
 from edutools.ground.theory import momentum_edge, small_batch_momentum_edge
-from edutools.ground.validation import check_lr, check_momentum, check_positive_int
+from edutools.ground.validation import check_positive_int, check_rho
 
 __all__ = ["BATCH_SIZES", "FAST_NUM_STEPS", "LR", "MOMENTUM", "NUM_STEPS", "OPTIMIZERS", "RHO",
            "MomentumRun", "SamBatchSharpnessMeter", "sam_momentum_edge", "sam_plateau_table",
@@ -60,9 +60,8 @@ def sam_momentum_edge(lr: float, momentum: float, rho: float, grad_norm: float) 
     λ = 2E/(1 + √(1 + 4ρE/‖g‖)) with E = 2(1+β)/η. β = 0 gives
     :func:`~edutools.ground.theory.sam_edge`; ρ = 0 gives E; ‖g‖ = 0 gives 0.
     """
-    base = momentum_edge(check_lr(lr), check_momentum(momentum))
-    if not math.isfinite(rho) or rho < 0:
-        raise ValueError(f"rho (SAM radius) must be a finite number ≥ 0, got {rho!r}")
+    base = momentum_edge(lr, momentum)  # checks lr and momentum
+    rho = check_rho(rho)
     if not math.isfinite(grad_norm) or grad_norm < 0:
         raise ValueError(f"grad_norm must be a finite number ≥ 0, got {grad_norm!r}")
     if rho == 0:
@@ -84,9 +83,7 @@ class SamBatchSharpnessMeter:
     """
 
     def __init__(self, *, rho: float, num_batches: int = 100, seed: int = 0) -> None:
-        if not math.isfinite(rho) or rho < 0:
-            raise ValueError(f"rho (SAM radius) must be a finite number ≥ 0, got {rho!r}")
-        self.rho = float(rho)
+        self.rho = check_rho(rho)
         self.num_batches = check_positive_int(num_batches, name="num_batches")
         self.seed = seed
 

@@ -17,28 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Real
 
 import torch
 
+# The checks live with the package's other argument checks; imported here for the old path.
+from edutools.ground.validation import check_asam_eta, check_rho
 
-def check_rho(rho: float, *, name: str = "rho") -> float:
-    """Return ``rho`` (SAM radius, in parameter units) as a float if finite and ≥ 0, else raise.
-
-    ρ = 0 is allowed: SAM then reduces to its base optimizer.
-    """
-    if isinstance(rho, bool) or not isinstance(rho, Real) or not math.isfinite(rho) or rho < 0:
-        raise ValueError(f"{name} (SAM radius) must be a finite number ≥ 0, got {rho!r}")
-    return float(rho)
-
-
-def check_asam_eta(asam_eta: float) -> float:
-    """Return ``asam_eta`` (ASAM offset η in T_w = |w| + η) as a float if finite and ≥ 0."""
-    if isinstance(asam_eta, bool) or not isinstance(asam_eta, Real) \
-            or not math.isfinite(asam_eta) or asam_eta < 0:
-        raise ValueError(f"asam_eta (ASAM offset η in T_w = |w| + η) must be a finite number ≥ 0, "
-                         f"got {asam_eta!r}")
-    return float(asam_eta)
+__all__ = ["AscentResult", "asam_scale", "ascent_perturbation", "check_asam_eta", "check_rho",
+           "global_norm"]
 
 
 def asam_scale(param: torch.Tensor, *, asam_eta: float = 0.01) -> torch.Tensor | None:

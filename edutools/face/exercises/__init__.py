@@ -1,20 +1,28 @@
 """Exercise checks that say what is wrong, not just "incorrect": the feedback type (:mod:`.core`)
-and one module per lesson with that lesson's checks."""
+and one module per lesson with that lesson's checks.
+
+Every ``lessonNN`` module of this package is found and imported here, and the names in its
+``__all__`` are exported, so ``from edutools.face.exercises import check_sam_ascent`` works for
+every lesson without a list to keep: a new lesson's module only needs its ``__all__``.
+"""
+
+import importlib
+import pkgutil
+import re
 
 from edutools.face.exercises.core import ExerciseFeedback, implemented
-from edutools.face.exercises.lesson00 import check_effective_lr
-from edutools.face.exercises.lesson01 import check_contraction_factor
-from edutools.face.exercises.lesson02 import check_batch_ratio
-from edutools.face.exercises.lesson03 import (
-    check_mean_square_lr,
-    check_polyak_setting,
-    check_stable_edge,
-)
-from edutools.face.exercises.lesson04 import check_lr_for_batch
-from edutools.face.exercises.lesson05 import check_power_iteration, make_eigenproblem
-from edutools.face.exercises.lesson07 import check_robust_score
 
-__all__ = ["ExerciseFeedback", "check_batch_ratio", "check_contraction_factor",
-           "check_effective_lr", "check_lr_for_batch", "check_mean_square_lr",
-           "check_polyak_setting", "check_power_iteration",
-           "check_robust_score", "check_stable_edge", "implemented", "make_eigenproblem"]
+__all__ = ["ExerciseFeedback", "implemented"]
+
+#: The lesson modules found, by lesson number ("00", "01", ...).
+LESSON_MODULES: dict[str, str] = {
+    info.name[len("lesson"):]: f"{__name__}.{info.name}"
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name)
+    if re.fullmatch(r"lesson\d\d", info.name)}
+
+for _module_name in LESSON_MODULES.values():
+    _module = importlib.import_module(_module_name)
+    for _name in _module.__all__:
+        globals()[_name] = getattr(_module, _name)
+        __all__.append(_name)
+del _module, _module_name, _name

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from edutools.face.exercises.core import ExerciseFeedback
 
+__all__ = ["check_effective_lr"]
+
 
 def check_effective_lr(effective_lr: Callable[[float, float], float]) -> ExerciseFeedback:
     """Check a learner's ``effective_lr(lr, momentum)`` against η/(1−β) (heavy ball)."""

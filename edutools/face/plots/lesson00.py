@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from edutools.engine.experiments.seed_network import SeedNetworkRun
+from edutools.face.panels import Panel
 from edutools.face.plots.style import plot_heatmap, plot_loss_curves, plot_stability_proxies
 
 __all__ = ["plot_momentum_comparison", "plot_proxy_comparison", "plot_seed_network_sweep",
@@ -70,3 +71,11 @@ def plot_seed_network_sweep(table: pd.DataFrame, *, epochs: int, lr: float) -> F
                       xlabel="batch size B", ylabel="momentum β",
                       colorbar_label="validation accuracy")
     return ax.figure
+
+
+#: This lesson's slider panels (edutools.face.panels: the precompute and the tests read them).
+PANELS = (
+    Panel(run="seed_network.train_seed_network", show=show_seed_network,
+          name="momentum β × batch size B (MNIST MLP)", grid="SLIDER_GRID", quick={"epochs": 2},
+          sample={"momentum": 0.9, "batch_size": 256, "lr": 0.01}),
+)

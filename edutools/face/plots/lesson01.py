@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from edutools.engine.experiments.cohen_eos import EdgeRun, LossRises
 from edutools.engine.experiments.self_stabilization import CycleSummary, StabilizationCycle
+from edutools.face.panels import Panel
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, plot_against_edge, plot_loss_curves
 from edutools.ground.theory import gd_edge
 from edutools.ground.theory.quadratic import QuadraticRun, regime, spectral_radius
@@ -145,3 +146,13 @@ def plot_self_stabilization(cycle: StabilizationCycle, summary: CycleSummary,
     ax_size.legend(loc="upper left")
     figure.tight_layout()
     return figure
+
+
+#: This lesson's slider panels (edutools.face.panels: the precompute and the tests read them).
+PANELS = (
+    Panel(run="cohen_eos.run_quadratic_directions", show=show_quadratic_directions,
+          name="learning rate η (GD on a quadratic)"),
+    Panel(run="cohen_eos.gd_edge_run", show=show_gd_edge_run,
+          name="learning rate η (GD at the edge of stability)", grid="SLIDER_GRID",
+          quick={"num_steps": 200, "measure_every": 50}, sample={"lr": 0.2}),
+)

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from edutools.engine.experiments.eoss import SGDRun
 from edutools.engine.experiments.one_step import OneStepTest
+from edutools.face.panels import Panel
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, _axes, plot_against_edge
 from edutools.ground import theory
 
@@ -154,3 +155,10 @@ def plot_one_step(test: OneStepTest) -> Figure:
     ax_pred.legend()
     fig.tight_layout()
     return fig
+
+
+#: This lesson's slider panels (edutools.face.panels: the precompute and the tests read them).
+PANELS = (
+    Panel(run="eoss.run_teacher", show=show_batch_size_run, name="batch size B (lesson-01 network)",
+          grid="SLIDER_GRID", quick={"num_steps": 300}, sample={"batch_size": 50, "lr": 0.2}),
+)

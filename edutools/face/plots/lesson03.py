@@ -21,6 +21,7 @@ from edutools.engine.experiments.eoss import SGDRun
 from edutools.engine.experiments.heavy_ball import QuadraticComparison
 from edutools.engine.experiments.jelassi_li import PatchCurve
 from edutools.engine.experiments.momentum_eoss import settled
+from edutools.face.panels import Panel
 from edutools.face.plots.curvature import plot_stability_region
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, _axes, plot_against_edge
 from edutools.ground import theory
@@ -242,3 +243,23 @@ def plot_mean_square_edge(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
            title="Mean-square edge: from 2(1+β) (no noise) to 2(1−β) (noise-dominated)")
     ax.legend()
     return ax
+
+
+#: This lesson's slider panels (edutools.face.panels: the precompute and the tests read them).
+PANELS = (
+    Panel(run="heavy_ball.run_quadratics", show=show_quadratics,
+          name="learning rate η × momentum β (quadratic)"),
+    Panel(run="acceleration.run_acceleration", show=show_acceleration,
+          name="condition number κ (acceleration)"),
+    Panel(run="momentum_eoss.run_full_batch", show=show_full_batch_momentum,
+          name="momentum β (full batch)", grid="FULL_BATCH_GRID", quick={"num_steps": 300},
+          sample={"momentum": 0.5, "lr": 0.3}),
+    # FAST-sized runs (momentum_eoss.PANEL) in both modes.
+    Panel(run="momentum_eoss.run_momentum_batch", show=show_momentum_batch,
+          name="momentum β × batch size B (plateau 2(1−β)/η)", grid="PANEL_GRID",
+          quick={"num_steps": 200}, sample={"momentum": 0.5, "batch_size": 8}),
+    Panel(run="jelassi_li.run_patch_momentum", show=show_patch_momentum,
+          name="momentum γ (Jelassi–Li patches)", grid="SLIDER_GRID",
+          quick={"num_steps": 60, "measure_every": 20}, sample={"momentum": 0.9},
+          reference=True),
+)

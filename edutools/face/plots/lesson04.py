@@ -17,6 +17,7 @@ from edutools.engine.experiments.keskar import BatchComparison
 from edutools.engine.experiments.large_batch import SgdRun
 from edutools.engine.experiments.warmup import WarmupRun
 from edutools.engine.landscape import SliceResult
+from edutools.face.panels import Panel
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, plot_against_edge
 from edutools.ground.theory import noise_scale
 
@@ -169,3 +170,11 @@ def plot_warmup(no_warmup: WarmupRun, warmup: WarmupRun) -> Figure:
     ax_lam.set_yscale("log")
     ax_lam.legend(fontsize=8)
     return fig
+
+
+#: This lesson's slider panels (edutools.face.panels: the precompute and the tests read them).
+PANELS = (
+    Panel(run="large_batch.run_sgd", show=show_sgd, name="batch size B × momentum β (noise scale)",
+          grid="SLIDER_GRID", quick={"num_epochs": 3},
+          sample={"batch_size": 64, "momentum": 0.5, "lr": 0.05}, reference=True),
+)

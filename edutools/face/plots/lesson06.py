@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from edutools.engine.experiments.long_bartlett import SamEdgeRun, SamQuadraticRun
 from edutools.engine.experiments.sam_momentum import MomentumRun
+from edutools.face.panels import Panel
 from edutools.face.plots.style import EDGE_COLOR, PALETTE
 
 __all__ = ["plot_cost", "plot_equal_loss", "plot_generalization", "plot_momentum_runs",
@@ -239,3 +240,12 @@ def plot_momentum_runs(runs: Mapping[tuple[str, int], MomentumRun], *,
     ax_small.set_title(f"Mini-batches (B = {small}), heavy ball β = {any_run.momentum:g}")
     figure.tight_layout()
     return figure
+
+
+#: This lesson's slider panels (edutools.face.panels: the precompute and the tests read them).
+PANELS = (
+    # Full-batch SAM for long_bartlett.SLIDER_STEPS steps.
+    Panel(run="long_bartlett.sam_edge_run", show=show_sam_edge_run,
+          name="SAM radius ρ × learning rate η", grid="SLIDER_GRID",
+          quick={"num_steps": 200, "measure_every": 50}, sample={"rho": 0.05, "lr": 0.2}),
+)

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from edutools.face.panels import Panel as SliderPanel
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, label_for, plot_heatmap
 
 __all__ = ["plot_accuracy_heatmaps", "plot_edge_heatmaps", "plot_grid_heatmaps",
@@ -227,3 +228,11 @@ def show_capstone_run(result: Mapping[str, Any], **_: Any) -> plt.Figure:
         f"{result['lower_edge']:.3g})", fontweight="bold", fontsize=11)
     figure.tight_layout()
     return figure
+
+
+#: This lesson's slider panels (edutools.face.panels: the precompute and the tests read them).
+PANELS = (
+    # No grid: the panel reads the grid runner's own cache, which the lesson fills itself.
+    SliderPanel(run="capstone.capstone_curves", show=show_capstone_run,
+                name="momentum β × batch size B × learning rate η (capstone)"),
+)

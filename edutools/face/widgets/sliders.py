@@ -12,17 +12,21 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from edutools.ground.canonical import canonical_value
+
 _STYLE = {"description_width": "initial"}
+
+#: The label each named slider factory gives its slider (what a learner and the browser test see).
+SLIDER_LABELS: dict[str, str] = {"momentum_slider": "momentum β",
+                                 "batch_size_slider": "batch size B",
+                                 "lr_slider": "learning rate η"}
 
 
 def clean_value(value: Any) -> Any:
-    """A slider value as runs and caches should see it: floats rounded to 10 significant digits
-    (0.9000000000000001 → 0.9), NumPy scalars as Python numbers, anything else unchanged."""
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-        value = value.item()
-    if isinstance(value, float):
-        return float(f"{value:.10g}")
-    return value
+    """A slider value as runs and caches should see it: the course's one rounding rule,
+    :func:`edutools.ground.canonical.canonical_value` (floats to 12 significant digits, so
+    0.9000000000000001 → 0.9; NumPy scalars as Python numbers; anything else unchanged)."""
+    return canonical_value(value)
 
 
 def momentum_slider(value: float = 0.9, *, low: float = 0.0, high: float = 0.99,
@@ -31,7 +35,8 @@ def momentum_slider(value: float = 0.9, *, low: float = 0.0, high: float = 0.99,
     if not 0 <= low < high < 1:
         raise ValueError(f"momentum slider needs 0 ≤ low < high < 1, got low={low!r}, "
                          f"high={high!r}")
-    return widgets.FloatSlider(value=value, min=low, max=high, step=step, description="momentum β",
+    return widgets.FloatSlider(value=value, min=low, max=high, step=step,
+                               description=SLIDER_LABELS["momentum_slider"],
                                continuous_update=False, readout_format=".2f", style=_STYLE)
 
 
@@ -55,10 +60,11 @@ def choice_slider(description: str, options: Sequence[Any], value: Any = None, *
 def batch_size_slider(value: int = 64, *, options: Sequence[int] = (32, 64, 128, 256)
                       ) -> widgets.SelectionSlider:
     """Slider choosing the mini-batch size among ``options``."""
-    return widgets.SelectionSlider(options=list(options), value=value, description="batch size B",
+    return widgets.SelectionSlider(options=list(options), value=value,
+                                   description=SLIDER_LABELS["batch_size_slider"],
                                    continuous_update=False, style=_STYLE)
 
 
 def lr_slider(value: float, *, options: Sequence[float]) -> widgets.SelectionSlider:
     """Slider choosing the learning rate η among ``options`` (typically log-spaced)."""
-    return choice_slider("learning rate η", options, value)
+    return choice_slider(SLIDER_LABELS["lr_slider"], options, value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from edutools.ground.validation import check_bool, check_lr, check_momentum
+from edutools.ground.validation import check_bool, check_lr, check_momentum, check_rho
 
 
 def gd_edge(lr: float) -> float:
@@ -53,8 +53,7 @@ def sam_edge(lr: float, rho: float, grad_norm: float) -> float:
     shrinks as ‖g‖ → 0 (like √(2‖g‖/(ηρ))).
     """
     lr = check_lr(lr)
-    if not math.isfinite(rho) or rho < 0:
-        raise ValueError(f"rho (SAM radius) must be a finite number ≥ 0, got {rho!r}")
+    rho = check_rho(rho)
     if not math.isfinite(grad_norm) or grad_norm < 0:
         raise ValueError(f"grad_norm must be a finite number ≥ 0, got {grad_norm!r}")
     if rho == 0:
