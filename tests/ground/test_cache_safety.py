@@ -231,7 +231,7 @@ def test_editing_the_training_loop_in_a_copy_makes_both_caches_miss(tmp_path):
     plots = copy / "edutools" / "face" / "plots" / "lesson01.py"
     plots.write_text(plots.read_text() + "\n# a comment in a plotting module\n")
     assert versions("get") == before  # the plots are not part of a run: still hits
-    loop = copy / "edutools" / "engine" / "training" / "loop.py"
+    loop = copy / "edutools" / "engine" / "training" / "measure.py"  # what a record row holds
     text = loop.read_text()
     edited = text.replace('row["train_loss"] = train_metrics["loss"]',
                           'row["train_loss"] = 2 * train_metrics["loss"]')
