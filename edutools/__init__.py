@@ -21,7 +21,13 @@ Where things live — the folders are the layers, each importing only from the o
 Short names: ``edutools.<name>`` is an alias of the module above that has that name (for example
 ``edutools.sharpness`` is ``edutools.engine.sharpness``, ``edutools.theory`` is
 ``edutools.ground.theory``, ``edutools.sam`` is ``edutools.engine.sam``), so
-``from edutools.sharpness import lambda_max`` works in learners' own notebooks.
+``from edutools.sharpness import lambda_max`` works in learners' own notebooks (README teaches
+three of them). The package's own modules and the lessons use the real paths, so the layer of
+every import stays visible.
+
+Threads: importing edutools leaves torch alone. The one-thread default (``EDUTOOLS_THREADS``
+overrides it) is applied at first use, by :func:`get_device` and :func:`seed_everything`, which
+every lesson's setup cell and every run call; :func:`configure_threads` applies it explicitly.
 
 Momentum convention everywhere: heavy ball as in ``torch.optim.SGD``, ``v ← βv + g``,
 ``θ ← θ − ηv``.
@@ -34,8 +40,6 @@ import importlib.abc
 import importlib.machinery
 import sys
 import types
-
-__version__ = "0.2.0"
 
 #: ``edutools.<short name>`` → the module it stands for.
 SHORT_NAMES: dict[str, str] = {
@@ -96,9 +100,7 @@ if not any(isinstance(finder, _ShortNameFinder) for finder in sys.meta_path):
 
 from edutools.ground.device import environment_report, get_device, seed_everything  # noqa: E402
 from edutools.ground.threads import configure_threads  # noqa: E402
-
-# One torch thread by default (EDUTOOLS_THREADS overrides): see edutools.ground.threads.
-configure_threads()
+from edutools.ground.version import __version__  # noqa: E402
 
 __all__ = ["SHORT_NAMES", "__version__", "configure_threads", "environment_report", "get_device",
            "seed_everything"]

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from edutools.ground.threads import thread_reason
+from edutools.ground.threads import ensure_threads, thread_reason
+from edutools.ground.version import __version__
 
 DEVICE_ENV_VAR = "EDUTOOLS_DEVICE"
 QUIET_ENV_VARS = ("EDUTOOLS_QUIET", "CI")
@@ -30,6 +31,7 @@ def get_device() -> torch.device:
         ValueError: if ``EDUTOOLS_DEVICE`` names a device that torch does not know, or a CUDA
             device on a machine without one.
     """
+    ensure_threads()  # the one-thread default, at first use (edutools.ground.threads)
     requested = os.environ.get(DEVICE_ENV_VAR, "").strip()
     if not requested:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -64,6 +66,7 @@ def seed_everything(seed: int) -> torch.Generator:
     """
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
         raise ValueError(f"seed must be an integer, got {seed!r}")
+    ensure_threads()  # the one-thread default, at first use (edutools.ground.threads)
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)  # noqa: NPY002 — learners' code may use the legacy API
     torch.manual_seed(int(seed))
@@ -115,8 +118,6 @@ class EnvironmentReport:
 
 def environment_report() -> EnvironmentReport:
     """Collect the versions, the chosen device and the thread count for a lesson's first cell."""
-    from edutools import __version__
-
     device = get_device()
     if device.type == "cuda":
         device_name = torch.cuda.get_device_name(device)

@@ -8,9 +8,12 @@ mode went from 23 s alone to 1,095 s (47×) beside one busy single-threaded proc
 
 :func:`available_cpus` reads what this process may really use (cores, affinity, cgroup quota);
 :func:`choose_threads` turns that into a thread count (one, see its docstring for the measured
-reasons); :func:`configure_threads` applies it, and ``import edutools`` calls it. Set
-``EDUTOOLS_THREADS=<n>`` to choose yourself. Parallel worker processes (the grid runner) call
-:func:`init_worker` so that each uses one thread.
+reasons); :func:`configure_threads` applies it. Importing edutools changes nothing: the course's
+entry points apply it at first use (:func:`ensure_threads`, called by
+:func:`~edutools.ground.device.get_device` — every data set and run asks for the device — and
+:func:`~edutools.ground.device.seed_everything`), unless ``configure_threads`` was called
+already. Set ``EDUTOOLS_THREADS=<n>`` to choose yourself. Parallel worker processes (the grid
+runner) call :func:`init_worker` so that each uses one thread.
 """
 
 from __future__ import annotations
@@ -266,6 +269,13 @@ def configure_threads(*, budget: CpuBudget | None = None) -> ThreadChoice:
     torch.set_num_threads(choice.threads)
     _last_choice = choice
     return choice
+
+
+def ensure_threads() -> ThreadChoice:
+    """Apply :func:`configure_threads` once: the first call sets the thread count, later calls
+    (and calls after an explicit ``configure_threads``) return the choice in force. Cheap: the
+    course's entry points call it every time."""
+    return _last_choice if _last_choice is not None else configure_threads()
 
 
 def thread_reason() -> str:

@@ -8,7 +8,7 @@
     net with the full batch. Each runs alone and beside a neighbour process spinning
     ``while True: pass`` on one core (not pinned). Milliseconds per step, median over repeats.
 (b) Lesson 01 end to end with papermill (``FAST=True``): alone and beside the busy neighbour with
-    the default thread policy (``configure_threads`` at ``import edutools``), and beside the
+    the default thread policy (``configure_threads``, applied at first use), and beside the
     neighbour with ``EDUTOOLS_THREADS=2`` (capped at ``--timeout`` seconds).
 
 The machine may be shared: each row shows the 1-minute load average read just before it.
@@ -100,7 +100,9 @@ def worker(kind: str, threads: int, repeats: int) -> None:
     """Time ``kind`` with ``threads`` threads; print {"ms": [per-repeat ms/step], ...} as JSON."""
     import torch
 
-    import edutools  # noqa: F401 — applies configure_threads (EDUTOOLS_THREADS is set for us)
+    import edutools
+
+    edutools.configure_threads()  # the course's policy (EDUTOOLS_THREADS is set for us)
 
     torch.set_num_threads(threads)
     step = _build_step(kind)

@@ -178,3 +178,36 @@ def test_init_worker_and_single_thread(monkeypatch, restore_torch_threads):
     init_worker()
     assert torch.get_num_threads() == 1
     assert all(os.environ[name] == "1" for name in threads.WORKER_ENV_VARS)
+
+
+def test_import_leaves_torch_alone_and_first_use_applies_one_thread(tmp_path):
+    # A fresh interpreter: import edutools (and a lesson's modules), then the first get_device.
+    import subprocess
+    import sys
+
+    code = ("import torch; torch.set_num_threads(2); import edutools; "
+            "import edutools.engine.experiments.cohen_eos; a = torch.get_num_threads(); "
+            "edutools.get_device(); b = torch.get_num_threads(); print(a, b)")
+    import edutools
+
+    env = {k: v for k, v in os.environ.items() if k != "EDUTOOLS_THREADS"}
+    env["PYTHONPATH"] = str(Path(edutools.__file__).resolve().parents[1])  # this edutools
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout.split()
+    assert out == ["2", "1"]
+    env["EDUTOOLS_THREADS"] = "2"
+    code = ("import torch; import edutools; edutools.seed_everything(0); "
+            "print(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout.split()
+    assert out == ["2"]
+
+
+def test_ensure_threads_applies_the_policy_once(monkeypatch, restore_torch_threads):
+    monkeypatch.delenv("EDUTOOLS_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_last_choice", None)
+    torch.set_num_threads(2)
+    first = threads.ensure_threads()
+    assert first.threads == 1 and torch.get_num_threads() == 1
+    torch.set_num_threads(2)  # a learner's own choice after the first use is kept
+    assert threads.ensure_threads() is first and torch.get_num_threads() == 2
