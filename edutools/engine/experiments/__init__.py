@@ -6,11 +6,12 @@ Which lesson uses which module is read from the lessons themselves, so it cannot
 import ...`` lines), ``lesson_map(by="lesson")`` lesson → modules. At the time of writing:
 
 * lesson 00 — ``seed_network`` (the MNIST MLP; lesson 07 trains it too)
-* lesson 01 — ``cohen_eos`` (GD at the edge of stability)
+* lesson 01 — ``cohen_eos`` (GD at the edge of stability), ``self_stabilization`` (why λ_max comes
+  back down)
 * lesson 02 — ``eoss`` (the edge of stochastic stability), ``one_step``, ``critical_lr``
 * lesson 03 — ``heavy_ball``, ``acceleration``, ``momentum_eoss``, ``jelassi_li`` (and lesson
   02's ``eoss`` and ``critical_lr``)
-* lesson 04 — ``keskar``, ``large_batch``, ``warmup``
+* lesson 04 — ``keskar``, ``keskar_seeds`` (many seeds at once), ``large_batch``, ``warmup``
 * lesson 05 — ``sharpness_measures``, ``eigen_costs``, ``li_slices``, ``dinh``
 * lesson 06 — ``long_bartlett``, ``sam_generalization``, ``sam_memorization``, ``sam_momentum``
 * lesson 07 — ``capstone``, ``capstone_analysis``, ``capstone_proxies``
