@@ -21,7 +21,7 @@ stable and the smallest diverging one.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -288,30 +288,17 @@ def critical_lr(task: Dataset, *, batch_size: int, momentum: float = 0.0, num_st
         ValueError: on a bad argument, naming it and its value, or if no bracket is found.
     """
     X, y = _as_arrays(task)
-    n = X.shape[0]
-    batch_size = check_batch_size(batch_size, n)
+    batch_size = check_batch_size(batch_size, X.shape[0])
     momentum = check_momentum(momentum)
     num_steps = check_positive_int(num_steps, name="num_steps")
     lrs_per_round = check_positive_int(lrs_per_round, name="lrs_per_round")
     max_rounds = check_positive_int(max_rounds, name="max_rounds")
     num_sharpness_batches = check_positive_int(num_sharpness_batches,
                                                name="num_sharpness_batches")
-    if not (isinstance(tol, int | float) and 0 < tol < 1):
-        raise ValueError(f"tol must lie in (0, 1), got {tol!r}")
-    if not (isinstance(divergence_factor, int | float) and divergence_factor > 1
-            and math.isfinite(divergence_factor)):
-        raise ValueError(
-            f"divergence_factor must be a finite number > 1, got {divergence_factor!r}")
-    if sharpness_at not in SHARPNESS_POINTS:
-        raise ValueError(f"sharpness_at must be one of {SHARPNESS_POINTS}, got {sharpness_at!r}")
-    for name, value in (("lr_low", lr_low), ("lr_high", lr_high)):
-        if value is not None and not (isinstance(value, int | float) and math.isfinite(value)
-                                      and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    H = X.T @ X / n
-    eigenvalues = np.linalg.eigvalsh(H)
-    lambda_max = float(eigenvalues[-1])
-    trace = float(np.trace(H))
+    _check_bisection(tol=tol, divergence_factor=divergence_factor, sharpness_at=sharpness_at,
+                     lr_low=lr_low, lr_high=lr_high)
+    H = X.T @ X / X.shape[0]
+    lambda_max = float(np.linalg.eigvalsh(H)[-1])
     if lr_high is None:
         lr_high = 4.0 * (1.0 + momentum) / lambda_max
     if lr_low is None:
@@ -324,44 +311,9 @@ def critical_lr(task: Dataset, *, batch_size: int, momentum: float = 0.0, num_st
         return simulate_sgd(X, y, lrs, batch_size=batch_size, momentum=momentum,
                             num_steps=num_steps, seed=seed, divergence_factor=divergence_factor)
 
-    num_trials = 0
-    widenings = 0
-    while True:
-        # First round: a grid that includes both ends, to check that the bracket holds.
-        grid = np.geomspace(lr_low, lr_high, lrs_per_round + 2)
-        trials = run(grid)
-        num_trials += len(grid)
-        if not (trials.diverged[0] or not trials.diverged[-1]):
-            break
-        if widenings == 10:
-            raise ValueError(
-                f"could not bracket η*: after 10 widenings lr_low={lr_low:.3g} "
-                f"{'diverges' if trials.diverged[0] else 'is stable'} and lr_high="
-                f"{lr_high:.3g} {'diverges' if trials.diverged[-1] else 'is stable'}")
-        if trials.diverged[0]:
-            lr_high, lr_low = lr_low, lr_low / 4.0
-        else:
-            lr_low, lr_high = lr_high, lr_high * 4.0
-        widenings += 1
-    stable_w = blowup_w = np.zeros(X.shape[1])
-    stable_snaps = np.zeros((1, X.shape[1]))
-    rounds = 0
-    while True:
-        rounds += 1
-        if trials.diverged.any():
-            first = int(np.argmax(trials.diverged))
-            lr_high, blowup_w = float(grid[first]), trials.blowup_w[:, first]
-        else:
-            first = len(grid)
-        below = np.flatnonzero(~trials.diverged[:first])
-        if len(below):
-            lr_low, stable_w = float(grid[below[-1]]), trials.final_w[:, below[-1]]
-            stable_snaps = trials.snapshots[:, :, below[-1]]
-        if lr_high / lr_low - 1.0 < tol or rounds >= max_rounds:
-            break
-        grid = np.geomspace(lr_low, lr_high, lrs_per_round + 2)[1:-1]
-        trials = run(grid)
-        num_trials += len(grid)
+    search = _Bisection(run=run, lr_low=lr_low, lr_high=lr_high, dim=X.shape[1])
+    search.bracket(lrs_per_round)
+    search.narrow(lrs_per_round=lrs_per_round, tol=tol, max_rounds=max_rounds)
 
     def sharpness(w: np.ndarray) -> float:
         return batch_sharpness_linear(X, y, w, batch_size=batch_size,
@@ -369,17 +321,87 @@ def critical_lr(task: Dataset, *, batch_size: int, momentum: float = 0.0, num_st
 
     measured = {"start": sharpness(np.zeros(X.shape[1]))}
     if sharpness_at == "divergence":
-        measured["divergence"] = sharpness(blowup_w)
+        measured["divergence"] = sharpness(search.blowup_w)
     elif sharpness_at == "stable":
-        measured["stable"] = sharpness(stable_w)
+        measured["stable"] = sharpness(search.stable_w)
     elif sharpness_at == "trajectory":
-        measured["trajectory"] = float(np.mean([sharpness(w) for w in stable_snaps]))
+        measured["trajectory"] = float(np.mean([sharpness(w) for w in search.stable_snaps]))
     return CriticalLRResult(
-        lr_star=math.sqrt(lr_low * lr_high), lr_stable=lr_low, lr_diverged=lr_high,
-        batch_size=batch_size, momentum=momentum, num_steps=num_steps, lambda_max=lambda_max,
-        trace=trace, batch_sharpness=measured[sharpness_at],
-        batch_sharpness_start=measured["start"],
-        sharpness_at=sharpness_at, num_trials=num_trials, num_rounds=rounds, seed=seed)
+        lr_star=math.sqrt(search.lr_low * search.lr_high), lr_stable=search.lr_low,
+        lr_diverged=search.lr_high, batch_size=batch_size, momentum=momentum,
+        num_steps=num_steps, lambda_max=lambda_max, trace=float(np.trace(H)),
+        batch_sharpness=measured[sharpness_at], batch_sharpness_start=measured["start"],
+        sharpness_at=sharpness_at, num_trials=search.num_trials, num_rounds=search.rounds,
+        seed=seed)
+
+
+def _check_bisection(*, tol: float, divergence_factor: float, sharpness_at: str,
+                     lr_low: float | None, lr_high: float | None) -> None:
+    """Raise ``ValueError`` naming the first bad setting of :func:`critical_lr`."""
+    if not (isinstance(tol, int | float) and 0 < tol < 1):
+        raise ValueError(f"tol must lie in (0, 1), got {tol!r}")
+    if not (isinstance(divergence_factor, int | float) and divergence_factor > 1
+            and math.isfinite(divergence_factor)):
+        raise ValueError(
+            f"divergence_factor must be a finite number > 1, got {divergence_factor!r}")
+    if sharpness_at not in SHARPNESS_POINTS:
+        raise ValueError(f"sharpness_at must be one of {SHARPNESS_POINTS}, got {sharpness_at!r}")
+    for name, value in (("lr_low", lr_low), ("lr_high", lr_high)):
+        if value is not None and not (isinstance(value, int | float) and math.isfinite(value)
+                                      and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+class _Bisection:
+    """The bracket [lr_low, lr_high] of :func:`critical_lr` and the runs that set it."""
+
+    def __init__(self, *, run: Callable[[np.ndarray], SGDTrials], lr_low: float,
+                 lr_high: float, dim: int) -> None:
+        self.run, self.lr_low, self.lr_high = run, lr_low, lr_high
+        self.num_trials = self.rounds = 0
+        self.stable_w = self.blowup_w = np.zeros(dim)
+        self.stable_snaps = np.zeros((1, dim))
+        self.grid = np.empty(0)
+        self.trials: SGDTrials | None = None
+
+    def _try(self, grid: np.ndarray) -> SGDTrials:
+        self.grid, self.trials = grid, self.run(grid)
+        self.num_trials += len(grid)
+        return self.trials
+
+    def bracket(self, lrs_per_round: int) -> None:
+        """First round: a grid including both ends; widen ×4 (≤ 10 times) until it holds."""
+        for widenings in range(11):
+            trials = self._try(np.geomspace(self.lr_low, self.lr_high, lrs_per_round + 2))
+            if not (trials.diverged[0] or not trials.diverged[-1]):
+                return
+            if widenings == 10:
+                raise ValueError(
+                    f"could not bracket η*: after 10 widenings lr_low={self.lr_low:.3g} "
+                    f"{'diverges' if trials.diverged[0] else 'is stable'} and lr_high="
+                    f"{self.lr_high:.3g} {'diverges' if trials.diverged[-1] else 'is stable'}")
+            if trials.diverged[0]:
+                self.lr_high, self.lr_low = self.lr_low, self.lr_low / 4.0
+            else:
+                self.lr_low, self.lr_high = self.lr_high, self.lr_high * 4.0
+
+    def narrow(self, *, lrs_per_round: int, tol: float, max_rounds: int) -> None:
+        """Shrink the bracket round by round until its relative width is below ``tol``."""
+        while True:
+            self.rounds += 1
+            grid, trials = self.grid, self.trials
+            if trials.diverged.any():
+                first = int(np.argmax(trials.diverged))
+                self.lr_high, self.blowup_w = float(grid[first]), trials.blowup_w[:, first]
+            else:
+                first = len(grid)
+            below = np.flatnonzero(~trials.diverged[:first])
+            if len(below):
+                self.lr_low, self.stable_w = float(grid[below[-1]]), trials.final_w[:, below[-1]]
+                self.stable_snaps = trials.snapshots[:, :, below[-1]]
+            if self.lr_high / self.lr_low - 1.0 < tol or self.rounds >= max_rounds:
+                return
+            self._try(np.geomspace(self.lr_low, self.lr_high, lrs_per_round + 2)[1:-1])
 
 
 def critical_lr_sweep(task: Dataset, batch_sizes: Iterable[int], **kwargs) -> pd.DataFrame:

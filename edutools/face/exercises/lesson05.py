@@ -168,7 +168,28 @@ def _fail(message: str) -> ExerciseFeedback:
 
 def _diagnose(case: _Case, result: object, v0_after: torch.Tensor, calls: int) -> str | None:
     """None when the case passes, else a sentence saying what is wrong."""
-    problem, n = case.problem, case.problem.matrix.shape[0]
+    read = _read_result(case, result, v0_after, calls)
+    if isinstance(read, str):
+        return read
+    eigenvalue, vector = read
+    norm = float(torch.linalg.vector_norm(vector))
+    if norm == 0:
+        return "the eigenvector is all zeros."
+    unit = vector / norm
+    problem = case.problem
+    message = _diagnose_dominant(problem, eigenvalue, unit)
+    if message is not None:
+        return message
+    if abs(float(unit @ problem.eigenvectors[:, 0])) >= 1 - ALIGNMENT_TOL:
+        return _diagnose_aligned(case, eigenvalue, unit, norm)
+    return _diagnose_wrong_vector(case, eigenvalue, unit)
+
+
+def _read_result(case: _Case, result: object, v0_after: torch.Tensor,
+                 calls: int) -> str | tuple[float, torch.Tensor]:
+    """The returned (eigenvalue, eigenvector) as (float, float64 tensor), or what is wrong with
+    its form, the start vector or the HVP budget."""
+    n = case.problem.matrix.shape[0]
     if calls == 0:
         return "hvp_fn was never called: every iteration needs one product w = hvp_fn(v)."
     if result is None:
@@ -193,56 +214,66 @@ def _diagnose(case: _Case, result: object, v0_after: torch.Tensor, calls: int) -
     if not torch.equal(v0_after, case.v0):
         return ("your function changed v0 in place (e.g. `v0 /= v0.norm()`); work on a copy "
                 "(`v = v0 / v0.norm()`): the caller reuses v0, e.g. for warm starts.")
-    limit = 4 * _careful_budget(case.num_iters)
-    if calls > limit:
+    if calls > 4 * _careful_budget(case.num_iters):
         return (f"it called hvp_fn {calls} times for num_iters={case.num_iters}; one HVP per "
                 "iteration, in at most two runs (the second for the shift), is the budget — "
                 "HVPs are the cost we count.")
-    norm = float(torch.linalg.vector_norm(vector))
-    if norm == 0:
-        return "the eigenvector is all zeros."
-    unit = vector / norm
-    H = problem.matrix
-    rayleigh = float(unit @ H @ unit)
-    top = problem.eigenvectors[:, 0]
-    aligned_top = abs(float(unit @ top)) >= 1 - ALIGNMENT_TOL
-    lam = problem.lambda_max
+    return eigenvalue, vector
+
+
+def _diagnose_dominant(problem: EigenProblem, eigenvalue: float,
+                       unit: torch.Tensor) -> str | None:
+    """The message when the answer is the eigenvalue of largest magnitude, not λ_max."""
     dominant = problem.dominant_index
-    if dominant != 0:
-        dominant_value = float(problem.eigenvalues[dominant])
-        aligned_dominant = abs(float(unit @ problem.eigenvectors[:, dominant])) >= 1 - ALIGNMENT_TOL
-        if aligned_dominant or _close(eigenvalue, dominant_value):
-            sign = ""
-            if _close(eigenvalue, abs(dominant_value)):
-                sign = (" Your eigenvalue is even +" + f"{abs(dominant_value):g}: ‖Hv‖ loses the "
-                        "sign; use the Rayleigh quotient vᵀ(Hv).")
-            return (f"you found {dominant_value:g}, the eigenvalue of largest *magnitude* — that "
-                    f"is where plain power iteration goes — but λ_max = {lam:g}. Hessians away "
-                    f"from a minimum (early training, saddles) can have such negative "
-                    f"eigenvalues.{sign} {SHIFT_TRICK}")
-    if aligned_top:
-        if abs(norm - 1) > NORM_TOL:
-            extra = ""
-            if _close(eigenvalue, lam * norm**2):
-                extra = " Your eigenvalue vᵀHv also carries that factor ‖v‖²."
-            return (f"the eigenvector points the right way but has norm {norm:.4g}, not 1: "
-                    f"divide by its norm (v ← w/‖w‖) every iteration and return the unit "
-                    f"vector.{extra}")
-        if _close(eigenvalue, lam):
-            return None
-        start = case.v0 / torch.linalg.vector_norm(case.v0)
-        if _close(eigenvalue, float(start @ H @ start)):
-            return ("the vector is right but the eigenvalue is the Rayleigh quotient of the "
-                    "*start* vector v0: compute λ = vᵀ(Hv) for the final v (update it inside "
-                    "the loop).")
-        if _close(eigenvalue, lam**2):
-            return (f"the vector is right but {eigenvalue:g} = λ_max²: that is ‖Hv‖² or vᵀH²v; "
-                    "the Rayleigh quotient is vᵀ(Hv) for a unit v.")
-        if dominant != 0 and _close(eigenvalue, lam - float(problem.eigenvalues[dominant])):
-            return (f"the vector is right but you returned {eigenvalue:g} = λ_max − σ, the top "
-                    f"eigenvalue of the *shifted* operator: add the shift σ back.")
-        return (f"the vector is right but the eigenvalue {eigenvalue:g} is not its Rayleigh "
-                f"quotient vᵀHv = {rayleigh:g} (expected λ_max = {lam:g}).")
+    if dominant == 0:
+        return None
+    dominant_value = float(problem.eigenvalues[dominant])
+    aligned_dominant = abs(float(unit @ problem.eigenvectors[:, dominant])) >= 1 - ALIGNMENT_TOL
+    if not (aligned_dominant or _close(eigenvalue, dominant_value)):
+        return None
+    sign = ""
+    if _close(eigenvalue, abs(dominant_value)):
+        sign = (" Your eigenvalue is even +" + f"{abs(dominant_value):g}: ‖Hv‖ loses the "
+                "sign; use the Rayleigh quotient vᵀ(Hv).")
+    return (f"you found {dominant_value:g}, the eigenvalue of largest *magnitude* — that "
+            f"is where plain power iteration goes — but λ_max = {problem.lambda_max:g}. Hessians "
+            f"away from a minimum (early training, saddles) can have such negative "
+            f"eigenvalues.{sign} {SHIFT_TRICK}")
+
+
+def _diagnose_aligned(case: _Case, eigenvalue: float, unit: torch.Tensor,
+                      norm: float) -> str | None:
+    """The vector points along the top eigenvector: None if the rest is right too."""
+    problem, H, lam = case.problem, case.problem.matrix, case.problem.lambda_max
+    dominant = problem.dominant_index
+    if abs(norm - 1) > NORM_TOL:
+        extra = ""
+        if _close(eigenvalue, lam * norm**2):
+            extra = " Your eigenvalue vᵀHv also carries that factor ‖v‖²."
+        return (f"the eigenvector points the right way but has norm {norm:.4g}, not 1: "
+                f"divide by its norm (v ← w/‖w‖) every iteration and return the unit "
+                f"vector.{extra}")
+    if _close(eigenvalue, lam):
+        return None
+    start = case.v0 / torch.linalg.vector_norm(case.v0)
+    if _close(eigenvalue, float(start @ H @ start)):
+        return ("the vector is right but the eigenvalue is the Rayleigh quotient of the "
+                "*start* vector v0: compute λ = vᵀ(Hv) for the final v (update it inside "
+                "the loop).")
+    if _close(eigenvalue, lam**2):
+        return (f"the vector is right but {eigenvalue:g} = λ_max²: that is ‖Hv‖² or vᵀH²v; "
+                "the Rayleigh quotient is vᵀ(Hv) for a unit v.")
+    if dominant != 0 and _close(eigenvalue, lam - float(problem.eigenvalues[dominant])):
+        return (f"the vector is right but you returned {eigenvalue:g} = λ_max − σ, the top "
+                f"eigenvalue of the *shifted* operator: add the shift σ back.")
+    return (f"the vector is right but the eigenvalue {eigenvalue:g} is not its Rayleigh "
+            f"quotient vᵀHv = {float(unit @ H @ unit):g} (expected λ_max = {lam:g}).")
+
+
+def _diagnose_wrong_vector(case: _Case, eigenvalue: float, unit: torch.Tensor) -> str:
+    """The vector is not the top eigenvector: which mistake it looks like."""
+    H, lam = case.problem.matrix, case.problem.lambda_max
+    rayleigh = float(unit @ H @ unit)
     start = case.v0 / torch.linalg.vector_norm(case.v0)
     if abs(float(unit @ start)) >= 1 - 1e-12:
         return ("you returned the start vector unchanged: inside the loop set w = hvp_fn(v), "
