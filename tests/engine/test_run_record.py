@@ -133,3 +133,13 @@ def test_a_record_round_trips_through_the_result_cache(tmp_path, run):
     assert back.config == run.config and back.partial == run.partial
     if isinstance(run, seed_network.SeedNetworkRun):  # derived numbers come back too
         assert back.summary() == run.summary()
+
+
+def test_a_record_computes_its_edges_once_from_its_settings():
+    run = RunRecord(record=_frame([0, 10]), config={"lr": 0.3, "momentum": 0.5,
+                                                    "nesterov": True})
+    assert run.edges is run.edges  # computed (and checked) once per record
+    assert run.edges.full_batch == pytest.approx((2 + 2 * 0.5) / (0.3 * 2))
+    assert RunRecord(record=_frame([0]), config={"lr": 0.5}).edges.small_batch == 4.0
+    with pytest.raises(KeyError, match="no setting 'lr'"):
+        _ = RunRecord(record=_frame([0]), config={"momentum": 0.5}).edges

@@ -35,12 +35,14 @@ def _close():
 
 
 def test_momentum_comparison_has_one_curve_per_run_and_labels():
-    figure = figures.plot_momentum_comparison([fake_run(0.0), fake_run(0.9)], batch_size=64)
+    figure = figures.plot_momentum_comparison([fake_run(0.0), fake_run(0.9)])
     ax_loss, ax_acc = figure.axes
     assert ax_loss.get_title() == "Loss, B = 64" and ax_loss.get_xlabel() == "epoch"
     assert len(ax_loss.get_lines()) == 4  # training and validation loss per run
     assert [t.get_text() for t in ax_acc.get_legend().get_texts()] == ["β = 0.0", "β = 0.9"]
     assert ax_acc.get_ylabel() == "validation accuracy" and ax_acc.get_title()
+    figure = figures.plot_momentum_comparison([fake_run(0.0, batch_size=32)])
+    assert figure.axes[0].get_title() == "Loss, B = 32"  # B from the run, not an argument
 
 
 def test_proxy_comparison_draws_three_panels_and_names_lrs_when_they_differ():

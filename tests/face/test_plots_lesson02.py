@@ -6,6 +6,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from edutools.face.plots import lesson02 as figures  # noqa: E402
 from tests.face.fakes import dashed_at, fake_sgd_run  # noqa: E402
@@ -16,12 +17,16 @@ def run(scale=1.0, with_bs=True):
 
 
 def test_batch_size_runs_one_line_per_run_and_the_edge():
-    ax = figures.plot_batch_size_runs({1000: run(10), 10: run(3)}, edge=10.0, lr=0.2,
-                                      num_train=1000)
+    def at(batch_size, scale, lr=0.2):
+        return fake_sgd_run(scale, config={"lr": lr, "batch_size": batch_size, "num_train": 1000})
+
+    ax = figures.plot_batch_size_runs({1000: at(1000, 10), 10: at(10, 3)})
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[:2] == ["full batch (GD)", "B = 10"] and "edge 2/η = 10" in labels[2]
     assert dashed_at(ax, 10.0) and ax.get_xlabel() == "step" and "λ_max" in ax.get_ylabel()
     assert "η = 0.2" in ax.get_title()
+    with pytest.raises(ValueError, match=r"one η.*0\.1, 0\.2"):
+        figures.plot_batch_size_runs({1000: at(1000, 10), 10: at(10, 3, lr=0.1)})
 
 
 def test_show_batch_size_run_has_curvature_and_loss_panels():

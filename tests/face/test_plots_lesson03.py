@@ -33,11 +33,14 @@ def test_quadratic_panel_shows_both_regions_and_the_three_rules():
 
 
 def test_full_batch_figure_draws_each_edge_and_gd_edge():
-    fig = figures.plot_full_batch_momentum({"heavy ball": run(10), "Nesterov": run(5)},
-                                           {"heavy ball": 10.0, "Nesterov": 5.0}, lr=0.3,
-                                           momentum=0.5)
+    settings = {"lr": 0.3, "momentum": 0.5}
+    runs = {"heavy ball": fake_sgd_run(10, config={**settings, "nesterov": False}),
+            "Nesterov": fake_sgd_run(5, config={**settings, "nesterov": True})}
+    fig = figures.plot_full_batch_momentum(runs)
     ax_sharp, ax_loss = fig.axes
+    # each run's edge from its own settings: 2(1+β)/η = 10 and (2+2β)/(η(1+2β)) = 5
     assert dashed_at(ax_sharp, 10.0) and dashed_at(ax_sharp, 5.0)
+    assert "η = 0.3, β = 0.5" in ax_sharp.get_title()
     dotted = [line for line in ax_sharp.get_lines() if line.get_linestyle() == ":"]
     assert np.allclose(dotted[0].get_ydata(), 2 / 0.3)
     assert ax_loss.get_yscale() == "log" and ax_loss.get_ylabel() == "training loss"

@@ -21,7 +21,7 @@ def fake_result(batch_size, epochs):
                            "val_acc": np.linspace(0.3, 0.6, len(epochs))})
     return TrainResult(record=record, step_losses=np.ones(len(epochs)), model=nn.Linear(1, 1),
                        diverged=False, diverged_at=None, message="", seconds=0.0,
-                       config={"batch_size": batch_size})
+                       config={"batch_size": batch_size, "stop_at_loss": 0.02, "seed": 3})
 
 
 def fake_run(lr=0.05, batch_size=16, momentum=0.0):
@@ -37,7 +37,7 @@ def fake_run(lr=0.05, batch_size=16, momentum=0.0):
 def test_training_to_target_has_two_labelled_panels_and_the_target():
     comparison = BatchComparison(data=None, small=fake_result(16, np.arange(0, 5.0)),
                                  large=fake_result(1000, np.arange(0, 50.0, 10)))
-    fig = figures.plot_training_to_target(comparison, target_loss=0.02, seed=3)
+    fig = figures.plot_training_to_target(comparison)
     ax_loss, ax_acc = fig.axes
     assert ax_loss.get_title() == "Training to loss ≤ 0.02, seed 3"
     assert ax_loss.get_xlabel() == "epoch" and "validation" in ax_acc.get_ylabel()
@@ -66,10 +66,11 @@ def test_line_between_marks_both_solutions():
 
 
 def test_noise_scale_curves_dash_the_controls_and_show_sgd_titles_the_noise_scale():
-    fig = figures.plot_noise_scale_curves({"B=16, β=0": fake_run(), "control: x": fake_run()},
-                                          lr=0.05)
+    fig = figures.plot_noise_scale_curves({"control: x": fake_run(batch_size=64),
+                                           "B=32, β=0.5": fake_run(batch_size=32, momentum=0.5)})
     styles = [line.get_linestyle() for line in fig.axes[0].get_lines()]
-    assert styles == ["-", "--"] and "0.05/16" in fig.axes[0].get_title()
+    # the shared scale is the first non-control run's: η/(B(1−β)) = 0.05/(32·0.5)
+    assert styles == ["--", "-"] and "= 0.05/16:" in fig.axes[0].get_title()
     fig = figures.show_sgd(fake_run(batch_size=32, momentum=0.5), reference=fake_run())
     title = fig.axes[0].get_title()
     assert "= 3.13e-03" in title and "(reference 3.13e-03)" in title

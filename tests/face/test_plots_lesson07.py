@@ -8,6 +8,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from edutools.engine.experiments.capstone import CapstoneRun  # noqa: E402
 from edutools.engine.experiments.capstone_analysis import CapstonePicks  # noqa: E402
 from edutools.face.plots import lesson07 as figures  # noqa: E402
 
@@ -93,16 +94,19 @@ def test_robust_vs_fastest_draws_both_picks_over_three_learning_rates(runs):
 
 
 def test_panel_view_shows_curves_and_the_edges():
-    result = {"val_acc_curve": [0.1, 0.5, 0.8], "train_loss_curve": [2.3, 1.0, 0.5],
-              "val_loss_curve": [2.3, 1.1, 0.6], "loss_var_curve": [np.nan, 0.01, 0.02],
-              "final_val_acc": 0.8, "lambda_max": 3.0, "upper_edge": 380.0,
-              "batch_sharpness": 5.0, "lower_edge": 20.0, "momentum": 0.9, "batch_size": 64,
-              "lr": 0.01}
-    figure = figures.show_capstone_run(result, seed=0)  # the settings come from the row
+    row = {"val_acc_curve": [0.1, 0.5, 0.8], "train_loss_curve": [2.3, 1.0, 0.5],
+           "val_loss_curve": [2.3, 1.1, 0.6], "loss_var_curve": [np.nan, 0.01, 0.02],
+           "grad_norm_curve": [1.0, 1.0, 1.0], "val_jitter_curve": [np.nan, 0.1, 0.1],
+           "final_val_acc": 0.8, "lambda_max": 3.0, "upper_edge": -1.0,
+           "batch_sharpness": 5.0, "lower_edge": -1.0, "momentum": 0.9, "batch_size": 64,
+           "lr": 0.01, "seed": 0}
+    # the settings and the edges come from the run's settings, not from the row's edge columns
+    figure = figures.show_capstone_run(CapstoneRun.from_row(row), seed=0)
     assert len(figure.axes) == 3
     assert figure.axes[0].get_title() == "Final validation accuracy 0.800"
     title = figure._suptitle.get_text()
     assert "edge 2(1+β)/η = 380" in title and "edge 2(1−β)/η = 20" in title
+    assert list(figure.axes[0].get_lines()[0].get_ydata()) == [0.1, 0.5, 0.8]
     assert title.startswith("β = 0.9, B = 64, η = 0.01:")
     assert all(ax.get_xlabel() == "epoch" for ax in figure.axes)
 

@@ -259,6 +259,24 @@ def test_edges_match_the_formulas():
     assert theory.effective_lr(0.01, 0.9) == pytest.approx(0.1)
 
 
+def test_run_edges_check_once_and_agree_with_the_edge_functions(monkeypatch):
+    edges = theory.RunEdges(lr=0.3, momentum=0.5)
+    assert (edges.gd, edges.full_batch, edges.small_batch) == (
+        theory.gd_edge(0.3), theory.momentum_edge(0.3, 0.5),
+        theory.small_batch_momentum_edge(0.3, 0.5))
+    assert theory.RunEdges(lr=0.1, momentum=0.5, nesterov=True).full_batch == pytest.approx(15.0)
+    with pytest.raises(ValueError, match="momentum.*1.5"):
+        theory.RunEdges(lr=0.3, momentum=1.5)
+    # reading the edges checks nothing again: lr and momentum were checked on construction
+    import edutools.ground.theory.edges as edges_module
+
+    calls = []
+    monkeypatch.setattr(edges_module, "check_lr", lambda lr, **_: calls.append(lr) or lr)
+    edges = theory.RunEdges(lr=0.3, momentum=0.5)
+    _ = edges.gd, edges.full_batch, edges.small_batch, edges.gd
+    assert calls == [0.3]
+
+
 def test_momentum_edge_is_the_heavy_ball_stability_boundary():
     # Heavy ball on f = λθ²/2: the companion matrix's spectral radius crosses 1 at the edge.
     lr, beta = 0.3, 0.5

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,14 +28,15 @@ from edutools.engine.experiments.seed_network import seed_network_model
 from edutools.engine.grid import run_grid
 from edutools.engine.sharpness import batch_sharpness, lambda_max
 from edutools.engine.sharpness.meters import BatchSharpnessMeter, LambdaMaxMeter
-from edutools.engine.training import train
+from edutools.engine.training import RunRecord, train
 from edutools.ground.data import Dataset, load_mnist_subset
 from edutools.ground.models import cross_entropy
 from edutools.ground.theory import momentum_edge, small_batch_momentum_edge
 from edutools.ground.validation import check_fraction, check_positive_int
 
-__all__ = ["CAPSTONE_LR", "CURVATURE_CONFIGS", "CURVES", "LR_FACTORS", "PROXIES", "SLIDER_GRID",
-           "CapstoneSettings", "capstone_configurations", "capstone_curvature_run",
+__all__ = ["CAPSTONE_LR", "CURVATURE_CONFIGS", "CURVES", "LR_FACTORS", "PROXIES", "SETTINGS",
+           "SLIDER_GRID", "CapstoneRun", "CapstoneSettings", "capstone_configurations",
+           "capstone_curvature_run",
            "capstone_curves", "capstone_run", "capstone_settings", "epochs_to_reach",
            "run_capstone_grid", "run_curvature_runs"]
 
@@ -274,13 +276,48 @@ def run_capstone_grid(settings: CapstoneSettings, *, n_jobs: int | None = 2,
     return runs
 
 
+#: The settings columns of a grid row (the rest are :func:`capstone_run`'s results; the fixed
+#: settings, ``epochs``…, are the grid's ``fixed``).
+SETTINGS: tuple[str, ...] = ("momentum", "batch_size", "lr", "seed")
+
+
+@dataclass(frozen=True, eq=False, kw_only=True, repr=False)
+class CapstoneRun(RunRecord):
+    """One grid run as a :class:`~edutools.engine.training.record.RunRecord`: what the slider
+    panel draws.
+
+    Attributes:
+        record: one row per epoch (``epoch`` 0…``epochs``) with the :data:`CURVES` columns.
+        config: the run's settings: :data:`SETTINGS` (β, B, η, seed) and the grid's fixed ones
+            (``epochs``, ``num_train``, ``target_acc``, ``curvature_batches``).
+        summary: :func:`capstone_run`'s scalar results (``final_val_acc``, ``lambda_max``,
+            ``batch_sharpness``, ``edge_ratio``, ``diverged``, …).
+    """
+
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], *,
+                 fixed: Mapping[str, Any] | None = None) -> CapstoneRun:
+        """The run of one row of :func:`run_capstone_grid`'s table (settings and results);
+        ``fixed``: the grid's fixed settings (:attr:`CapstoneSettings.fixed`)."""
+        curves = {name: np.asarray(row[f"{name}_curve"], dtype=float) for name in CURVES}
+        record = pd.DataFrame({"epoch": np.arange(len(curves["val_acc"])), **curves})
+        config = {**{name: row[name] for name in SETTINGS if name in row}, **(fixed or {})}
+        summary = {name: value for name, value in row.items()
+                   if name not in config and not name.endswith("_curve")}
+        return cls(record=record, config=config, summary=summary,
+                   diverged=bool(summary.get("diverged", False)),
+                   message=f"final validation accuracy {summary['final_val_acc']:.3f}")
+
+
 def capstone_curves(*, momentum: float, batch_size: int, lr: float = CAPSTONE_LR,
-                    seed: int = 0, fast: bool = False) -> dict[str, Any]:
+                    seed: int = 0, fast: bool = False) -> CapstoneRun:
     """One configuration's run, looked up in the grid's disk cache (trained if missing): the
-    slider panel's run function. Returns :func:`capstone_run`'s dict plus the settings."""
+    slider panel's run function. Returns the grid row as a :class:`CapstoneRun`."""
     settings = capstone_settings(fast=fast)
     row = run_grid(capstone_run, [{"momentum": momentum, "batch_size": int(batch_size),
                                    "lr": lr}], seeds=(seed,), fixed=settings.fixed, n_jobs=1,
                    progress=False).iloc[0]
-    return row.to_dict()
+    return CapstoneRun.from_row(row.to_dict(), fixed=settings.fixed)
 

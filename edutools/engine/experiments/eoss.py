@@ -91,8 +91,8 @@ def run_teacher(*, batch_size: int, lr: float = 0.2, num_steps: int = 4000, seed
                    loss_fn="half_mse", measure_every=100, callbacks=[LambdaMaxMeter()], seed=seed,
                    description=f"B={batch_size}",
                    watch=watch_record(watch, lr=lr, batch_size=batch_size, num_steps=num_steps,
-                                      momentum=0.0, seed=seed))
-    return SGDRun.from_train(result)
+                                      momentum=0.0, seed=seed, num_train=teacher.num_train))
+    return SGDRun.from_train(result, num_train=teacher.num_train)
 
 
 def memorise_model(*, seed: int, device: torch.device | str | None = None) -> nn.Sequential:

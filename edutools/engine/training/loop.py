@@ -263,6 +263,8 @@ def _result(plan: _Plan, loop: Loop, outcome: Outcome, settings: dict[str, Any],
                       batch_size=segment.batch_size, **settings)
         if loop.scheduler is not None and not isinstance(plan.lr, SchedulerLr):
             config["lr_scheduler"] = loop.scheduler  # built by train(lr_scheduler=...)
+    if stop_at_loss is not None:
+        config["stop_at_loss"] = stop_at_loss  # a figure of the run reads its target from here
     return TrainResult(record=record, step_losses=outcome.step_losses, model=loop.model,
                        diverged=outcome.diverged_at is not None,
                        diverged_at=outcome.diverged_at, message=message, seconds=seconds,

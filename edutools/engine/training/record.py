@@ -4,7 +4,13 @@ Every experiment returns a :class:`RunRecord` or a thin subclass of it (which on
 settings — ``lr``, ``rho``, … read from :attr:`RunRecord.config` — and derived numbers such as
 ``edge``). The same class describes a run while it trains: :meth:`RunRecord.partial_from` builds
 the *partial* record a live figure draws, with the run's settings already in it, so that a figure
-reads every setting from the record, partial or final, and never from elsewhere.
+reads every setting from the record, partial or final, and never from elsewhere; the edges of
+the run's ``lr``/``momentum`` come from :attr:`RunRecord.edges`, checked once per record.
+
+What is not one run is not a record: a grid's table (one row per run, :func:`~edutools.engine.
+grid.run_grid`; a row becomes a record with, e.g., ``CapstoneRun.from_row``), the per-seed table
+of an ensemble trained as one batched network (``keskar_seeds.SeedRuns``: no per-step record
+exists), and closed-form or quadratic results.
 
 :func:`partial_watch` turns a ``watch(run_record)`` callback (a slider panel's, a live figure's)
 into the ``watch(record_frame)`` that :func:`~edutools.engine.training.train` calls.
@@ -15,6 +21,7 @@ Engine layer: no drawing. Records hold numbers only (no model), so a
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +29,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+
+from edutools.ground.theory.edges import RunEdges
 
 __all__ = ["RecordedRun", "RunRecord", "SteppedRun", "partial_watch"]
 
@@ -128,6 +137,14 @@ class RunRecord(SteppedRun):
         except KeyError:
             raise KeyError(f"{type(self).__name__} has no setting {name!r}; its settings are "
                            f"{sorted(self.config)}") from None
+
+    @functools.cached_property
+    def edges(self) -> RunEdges:
+        """The GD and momentum edges of this run's ``lr``, ``momentum`` and ``nesterov``
+        settings (:class:`~edutools.ground.theory.edges.RunEdges`), computed and checked once per
+        record: what every figure of the run draws."""
+        return RunEdges(lr=self.setting("lr"), momentum=self.config.get("momentum", 0.0),
+                        nesterov=bool(self.config.get("nesterov", False)))
 
     def __repr__(self) -> str:
         state = "partial, " if self.partial else ""

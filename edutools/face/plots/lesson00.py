@@ -25,13 +25,15 @@ def _plot_val_acc(ax: plt.Axes, run: SeedNetworkRun, *, label: str | None = None
     ax.plot(run.record["epoch"], run.record["val_acc"], marker="o", markersize=3, label=label)
 
 
-def plot_momentum_comparison(runs: Sequence[SeedNetworkRun], *, batch_size: int) -> Figure:
+def plot_momentum_comparison(runs: Sequence[SeedNetworkRun]) -> Figure:
     """Two panels, one curve per run: the losses (log scale) and the validation accuracy against
-    the epoch — runs at the same batch size and number of epochs, labelled by their momentum β."""
+    the epoch — runs at the same batch size and number of epochs, labelled by their momentum β
+    (B and β from each run's settings)."""
     figure, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4))
+    batch_sizes = sorted({run.batch_size for run in runs})
     for run in runs:
         plot_loss_curves(run.record, x="epoch", ax=ax_loss, label_prefix=f"β={run.momentum}: ",
-                         title=f"Loss, B = {batch_size}")
+                         title=f"Loss, B = {', '.join(map(str, batch_sizes))}")
         _plot_val_acc(ax_acc, run, label=f"β = {run.momentum}")
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0.5, 1.0),
                title="Validation accuracy, same number of epochs")

@@ -19,23 +19,30 @@ from edutools.engine.experiments.eoss import SGDRun
 from edutools.engine.experiments.one_step import OneStepTest
 from edutools.face.panels import Panel
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, _axes, plot_against_edge
-from edutools.ground import theory
 
 __all__ = ["plot_batch_sharpness", "plot_batch_size_runs", "plot_conservative_sharpening",
            "plot_one_step",
            "plot_critical_lr", "show_batch_size_run"]
 
 
-def plot_batch_size_runs(runs: Mapping[int, SGDRun], *, edge: float, lr: float, num_train: int,
-                         ax: Axes | None = None) -> Axes:
-    """λ_max of one run per batch size (``runs``: B → run) against GD's edge 2/η.
+def plot_batch_size_runs(runs: Mapping[int, SGDRun], *, ax: Axes | None = None) -> Axes:
+    """λ_max of one run per batch size (``runs``: B → run, all at one η) against GD's edge 2/η.
 
-    ``num_train`` labels the full-batch run as GD.
+    η, B and the training-set size (which labels the full-batch run as GD) come from each
+    run's settings.
     """
     ax = _axes(ax, figsize=(8, 4.2))
-    for batch_size, run in runs.items():
+    lrs = {run.setting("lr") for run in runs.values()}
+    if len(lrs) != 1:
+        raise ValueError(f"plot_batch_size_runs draws runs at one η against one edge; got η = "
+                         f"{sorted(lrs)}")
+    lr = lrs.pop()
+    for run in runs.values():
+        edge = run.edges.gd
+        batch_size = run.setting("batch_size")
+        full_batch = batch_size == run.setting("num_train")
         ax.plot(run.record["step"], run.record["lambda_max"],
-                label="full batch (GD)" if batch_size == num_train else f"B = {batch_size}")
+                label="full batch (GD)" if full_batch else f"B = {batch_size}")
     ax.axhline(edge, color=EDGE_COLOR, linestyle="--", linewidth=1.3, label=f"edge 2/η = {edge:g}")
     ax.set(xlabel="step", ylabel="λ_max (full-batch Hessian)",
            title=f"Same network, same η = {lr}: smaller batches stop lower")
@@ -48,7 +55,7 @@ def show_batch_size_run(result: SGDRun, **_: object) -> Figure:
     from the run's settings, partial or final)."""
     batch_size, lr = result.setting("batch_size"), result.setting("lr")
     fig, (ax_sharp, ax_loss) = plt.subplots(1, 2, figsize=(13, 4))
-    plot_against_edge(result.record, "lambda_max", theory.gd_edge(lr), ax=ax_sharp,
+    plot_against_edge(result.record, "lambda_max", result.edges.gd, ax=ax_sharp,
                       title=f"λ_max with B = {batch_size}, η = {lr}",
                       diverged_at=result.diverged_at)
     ax_loss.plot(result.step_losses, linewidth=0.6, alpha=0.6, label="mini-batch loss")

@@ -33,8 +33,9 @@ __all__ = ["plot_full_batch_momentum", "plot_mean_square_edge", "plot_momentum_p
 
 
 def _edges(lr: float, momentum: float) -> tuple[float, float]:
-    """(small-batch edge 2(1−β)/η, full-batch edge 2(1+β)/η)."""
-    return theory.small_batch_momentum_edge(lr, momentum), theory.momentum_edge(lr, momentum)
+    """(small-batch edge 2(1−β)/η, full-batch edge 2(1+β)/η) of settings given as numbers."""
+    edges = theory.RunEdges(lr=lr, momentum=momentum)
+    return edges.small_batch, edges.full_batch
 
 
 def show_quadratics(result: QuadraticComparison, *, regions: Mapping[bool, StabilityRegion],
@@ -55,17 +56,18 @@ def show_quadratics(result: QuadraticComparison, *, regions: Mapping[bool, Stabi
     return fig
 
 
-def plot_full_batch_momentum(runs: Mapping[str, SGDRun], edges: Mapping[str, float], *,
-                             lr: float, momentum: float) -> Figure:
+def plot_full_batch_momentum(runs: Mapping[str, SGDRun]) -> Figure:
     """λ_max of full-batch heavy ball and Nesterov against their edges (and GD's 2/η), and the
-    training loss. ``runs`` and ``edges`` are keyed by rule name."""
+    training loss. ``runs`` is keyed by rule name; η, β and the rule (``nesterov``) of each run,
+    hence its edge, come from the run's settings."""
     fig, (ax_sharp, ax_loss) = plt.subplots(1, 2, figsize=(13, 4.2))
     for (name, run), color in zip(runs.items(), PALETTE, strict=False):
-        plot_against_edge(run.record, "lambda_max", edges[name], ax=ax_sharp, color=color,
+        lr, momentum = run.setting("lr"), run.setting("momentum")
+        plot_against_edge(run.record, "lambda_max", run.edges.full_batch, ax=ax_sharp, color=color,
                           label=f"λ_max, {name}", edge_label=f"{name} edge",
                           title=f"Full batch, η = {lr}, β = {momentum}")
         ax_loss.plot(run.step_losses, color=color, label=name)
-    gd_edge = theory.gd_edge(lr)
+    gd_edge = run.edges.gd  # the runs share η: the last one's GD edge is every run's
     ax_sharp.axhline(gd_edge, color=EDGE_COLOR, linestyle=":", label=f"GD edge 2/η = {gd_edge:.3g}")
     ax_sharp.legend()
     ax_loss.set(yscale="log", xlabel="step", ylabel="training loss", title="Training loss")
@@ -78,11 +80,11 @@ def show_full_batch_momentum(result: SGDRun, *, ax: Axes | None = None, **_: obj
     """λ_max of one full-batch heavy-ball run against 2(1+β)/η (and GD's 2/η, dotted); β and η
     from the run's settings (partial or final)."""
     momentum, lr = result.setting("momentum"), result.setting("lr")
-    edge = theory.momentum_edge(lr, momentum)
-    ax = plot_against_edge(result.record, "lambda_max", edge, ax=ax, edge_label="edge 2(1+β)/η",
+    ax = plot_against_edge(result.record, "lambda_max", result.edges.full_batch, ax=ax,
+                           edge_label="edge 2(1+β)/η",
                            title=f"Full-batch heavy ball, η = {lr}, β = {momentum:.2f}",
                            diverged_at=result.diverged_at)
-    ax.axhline(theory.gd_edge(lr), color=EDGE_COLOR, linestyle=":", label="GD edge 2/η")
+    ax.axhline(result.edges.gd, color=EDGE_COLOR, linestyle=":", label="GD edge 2/η")
     ax.legend()
     return ax
 
@@ -92,12 +94,13 @@ def plot_plateaus(plateaus: pd.DataFrame, *, lr: float, momentum: float,
     """Settled batch sharpness and λ_max per batch size (``plateaus``: index batch size, columns
     ``batch_sharpness``, ``lambda_max``) against 2(1−β)/η, 2/η and 2(1+β)/η."""
     ax = _axes(ax, figsize=(10, 4.8))
-    lower, upper = _edges(lr, momentum)
+    edges = theory.RunEdges(lr=lr, momentum=momentum)
+    lower, upper, gd_edge = edges.small_batch, edges.full_batch, edges.gd
     batch_sizes = plateaus.index.to_numpy()
     ax.axhline(upper, color=PALETTE[1], linestyle="--",
                label=f"2(1+β)/η = {upper:.3g}  (full-batch edge)")
-    ax.axhline(theory.gd_edge(lr), color=EDGE_COLOR, linestyle=":",
-               label=f"2/η = {theory.gd_edge(lr):.3g}  (plain SGD's edge)")
+    ax.axhline(gd_edge, color=EDGE_COLOR, linestyle=":",
+               label=f"2/η = {gd_edge:.3g}  (plain SGD's edge)")
     ax.axhline(lower, color=PALETTE[0], linestyle="--",
                label=f"2(1−β)/η = {lower:.3g}  (small-batch edge)")
     ax.plot(batch_sizes, plateaus["batch_sharpness"], "o", color=PALETTE[0], markersize=9,
@@ -118,8 +121,15 @@ def plot_momentum_plateau(record: pd.DataFrame, *, lr: float, momentum: float, b
                           log_scale: bool = True, ax: Axes | None = None) -> Axes:
     """Batch sharpness against 2(1−β)/η and λ_max against 2(1+β)/η for one run of SGD with
     momentum (a partial record is fine: for a live figure)."""
+    return _draw_plateau(record, theory.RunEdges(lr=lr, momentum=momentum),
+                         batch_size=batch_size, log_scale=log_scale, ax=ax)
+
+
+def _draw_plateau(record: pd.DataFrame, edges: theory.RunEdges, *, batch_size: int,
+                  log_scale: bool, ax: Axes | None) -> Axes:
     ax = _axes(ax, figsize=(8, 4.2))
-    lower, upper = _edges(lr, momentum)
+    lr, momentum = edges.lr, edges.momentum
+    lower, upper = edges.small_batch, edges.full_batch
     if "batch_sharpness" in record:
         plot_against_edge(record, "batch_sharpness", lower, ax=ax, edge_label="2(1−β)/η",
                           label="batch sharpness",
@@ -143,8 +153,8 @@ def show_momentum_batch(result: SGDRun, **_: object) -> Axes:
     Every setting (η, β, B, the training-set size) comes from the run, partial or final."""
     lr, num_train = result.setting("lr"), result.config.get("num_train")
     momentum, batch_size = result.setting("momentum"), result.setting("batch_size")
-    ax = plot_momentum_plateau(result.record, lr=lr, momentum=momentum, batch_size=batch_size)
-    lower, upper = _edges(lr, momentum)
+    ax = _draw_plateau(result.record, result.edges, batch_size=batch_size, log_scale=True, ax=None)
+    lower, upper = result.edges.small_batch, result.edges.full_batch
     values = settled(result)
     parts = [f"λ_max/upper {values['lambda_max'] / upper:.2f}"]
     if np.isfinite(values["batch_sharpness"]):

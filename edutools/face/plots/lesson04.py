@@ -25,11 +25,13 @@ __all__ = ["plot_line_between", "plot_noise_scale_curves", "plot_sb_lb_bars",
            "plot_schedules", "plot_training_to_target", "plot_warmup", "show_sgd"]
 
 
-def plot_training_to_target(comparison: BatchComparison, *, target_loss: float,
-                            seed: int) -> Figure:
+def plot_training_to_target(comparison: BatchComparison) -> Figure:
     """Two panels against epochs (log axes): SB's and LB's training loss down to the dashed
-    target, and their validation accuracy."""
+    target, and their validation accuracy. The target (``stop_at_loss``), the batch sizes and
+    the seed come from the runs' settings."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4))
+    target_loss = comparison.small.config["stop_at_loss"]
+    seed = comparison.small.config["seed"]
     for name, result in comparison.runs.items():
         record = result.record[result.record["epoch"] > 0]  # log axis: leave out epoch 0
         ax_loss.plot(record["epoch"], record["train_loss"],
@@ -87,17 +89,20 @@ def plot_line_between(line_train: SliceResult, line_val: SliceResult, *, seed: i
     return fig
 
 
-def plot_noise_scale_curves(runs: Mapping[str, SgdRun], *, lr: float,
-                            reference_batch_size: int = 16) -> Figure:
+def plot_noise_scale_curves(runs: Mapping[str, SgdRun]) -> Figure:
     """Training loss (log) and validation accuracy against epochs for each named run; names
-    starting with "control" are dashed (a different noise scale)."""
+    starting with "control" are dashed (a different noise scale). The title's shared noise scale
+    η/(B(1−β)) is the first non-control run's, from its settings."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4))
+    shared = next(run for name, run in runs.items() if not name.startswith("control"))
+    lr = shared.setting("lr")
+    reference_batch_size = shared.setting("batch_size") * (1 - shared.momentum)
     for name, run in runs.items():
         style = "--" if name.startswith("control") else "-"
         ax_loss.plot(run.record["epoch"], run.record["train_loss"], style, label=name)
         ax_acc.plot(run.record["epoch"], run.record["val_acc"], style, label=name)
     ax_loss.set(yscale="log", xlabel="epoch", ylabel="training loss",
-                title=f"Same noise scale η/(B(1−β)) = {lr}/{reference_batch_size}: same curve")
+                title=f"Same noise scale η/(B(1−β)) = {lr}/{reference_batch_size:g}: same curve")
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy")
     ax_loss.legend(fontsize=8)
     return fig

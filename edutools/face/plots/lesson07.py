@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from edutools.engine.experiments.capstone import CapstoneRun
 from edutools.face.panels import Panel as SliderPanel
 from edutools.face.plots.style import EDGE_COLOR, PALETTE, label_for, plot_heatmap
 
@@ -204,28 +205,28 @@ def plot_proxy_confounds(table: pd.DataFrame) -> plt.Figure:
     return figure
 
 
-def show_capstone_run(result: Mapping[str, Any], **_: Any) -> plt.Figure:
-    """The slider panel's view of one run (:func:`~edutools.engine.experiments.capstone.
-    capstone_curves`' row, settings included): validation accuracy, losses and the loss-variance
-    proxy per epoch, with the curvature against its edges in the title line."""
-    momentum, batch_size, lr = result["momentum"], result["batch_size"], result["lr"]
-    epochs = np.arange(len(result["val_acc_curve"]))
+def show_capstone_run(result: CapstoneRun, **_: Any) -> plt.Figure:
+    """The slider panel's view of one run (a :class:`~edutools.engine.experiments.capstone.
+    CapstoneRun`; every setting and edge from the run): validation accuracy, losses and the
+    loss-variance proxy per epoch, with the curvature against its edges in the title line."""
+    momentum, batch_size, lr = (result.setting(name) for name in ("momentum", "batch_size", "lr"))
+    summary, curves, epochs = result.summary, result.record, result.record["epoch"]
     figure, (ax_acc, ax_loss, ax_proxy) = plt.subplots(1, 3, figsize=(13, 3.6))
-    ax_acc.plot(epochs, result["val_acc_curve"], marker="o", markersize=3, color=PALETTE[0])
+    ax_acc.plot(epochs, curves["val_acc"], marker="o", markersize=3, color=PALETTE[0])
     ax_acc.set(xlabel="epoch", ylabel=label_for("val_acc"), ylim=(0, 1),
-               title=f"Final validation accuracy {result['final_val_acc']:.3f}")
+               title=f"Final validation accuracy {summary['final_val_acc']:.3f}")
     for color, name in zip(PALETTE, ("train_loss", "val_loss"), strict=False):
-        ax_loss.plot(epochs, result[f"{name}_curve"], color=color, label=label_for(name))
+        ax_loss.plot(epochs, curves[name], color=color, label=label_for(name))
     ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="Losses")
     ax_loss.legend()
-    ax_proxy.plot(epochs, result["loss_var_curve"], color=PALETTE[2])
+    ax_proxy.plot(epochs, curves["loss_var"], color=PALETTE[2])
     ax_proxy.set(xlabel="epoch", ylabel=label_for("loss_var"), yscale="log",
                  title="Loss variance (a cheap proxy)")
     figure.suptitle(
         f"β = {momentum:g}, B = {int(batch_size)}, η = {lr:g}:  λ_max = "
-        f"{result['lambda_max']:.3g} (edge 2(1+β)/η = {result['upper_edge']:.3g}),  batch "
-        f"sharpness = {result['batch_sharpness']:.3g} (edge 2(1−β)/η = "
-        f"{result['lower_edge']:.3g})", fontweight="bold", fontsize=11)
+        f"{summary['lambda_max']:.3g} (edge 2(1+β)/η = {result.edges.full_batch:.3g}),  batch "
+        f"sharpness = {summary['batch_sharpness']:.3g} (edge 2(1−β)/η = "
+        f"{result.edges.small_batch:.3g})", fontweight="bold", fontsize=11)
     figure.tight_layout()
     return figure
 

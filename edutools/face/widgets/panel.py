@@ -117,7 +117,7 @@ class ExperimentPanel:
 
     def key(self, **params: Any) -> Hashable:
         """Cache key of ``params`` (completed with the current slider values and fixed ones)."""
-        return tuple(sorted(self.params(**params).items()))
+        return _key(self.params(**params))
 
     def remember(self, result: Any, **params: Any) -> None:
         """Store a result computed elsewhere (e.g. earlier in the lesson) for ``params``."""
@@ -125,29 +125,36 @@ class ExperimentPanel:
 
     def cached(self, **params: Any) -> Any:
         """The result for ``params`` from memory or disk, or :data:`~edutools.ground.cache.MISS`."""
-        key = self.key(**params)
+        return self._cached(self.params(**params))
+
+    def result(self, **params: Any) -> Any:
+        """Result of ``run`` for ``params`` (default: the sliders' values), cached; runs here,
+        in the calling thread, if no cache has it."""
+        return self._result(self.params(**params))
+
+    # The private forms take parameters :meth:`params` has already cleaned: one slider move
+    # rounds each value once (the disk cache's key applies the same rule, idempotently).
+    def _cached(self, full: Mapping[str, Any]) -> Any:
+        key = _key(full)
         if key in self.cache:
             return self.cache[key]
         if self.disk_cache is not None:
-            value = self.disk_cache.get(self.params(**params))
+            value = self.disk_cache.get(dict(full))
             if value is not MISS:
                 self.cache[key] = value
                 return value
         return MISS
 
-    def result(self, **params: Any) -> Any:
-        """Result of ``run`` for ``params`` (default: the sliders' values), cached; runs here,
-        in the calling thread, if no cache has it."""
-        found = self.cached(**params)
+    def _result(self, full: Mapping[str, Any]) -> Any:
+        found = self._cached(full)
         if found is not MISS:
             return found
-        full = self.params(**params)
         value = self._run(**full)
         self._store(full, value)
         return value
 
     def _store(self, params: Mapping[str, Any], value: Any) -> None:
-        self.cache[self.key(**params)] = value
+        self.cache[_key(params)] = value
         if self.disk_cache is not None:
             self.disk_cache.put(dict(params), value)
 
@@ -158,8 +165,9 @@ class ExperimentPanel:
 
         A final result's rendered outputs are kept in memory (:attr:`MAX_DRAWN` settings), so
         going back to a setting only swaps images in: rendering a figure to PNG alone can take
-        most of a second on a busy laptop. ``final=False`` (partial curves) is never kept."""
-        key = self.key(**params)
+        most of a second on a busy laptop. ``final=False`` (partial curves) is never kept.
+        ``params``: the full, cleaned parameters (:meth:`params`)."""
+        key = _key(params)
         kept = self._drawn.get(key) if final else None
         if kept is not None and kept[0] is result:
             self.output.outputs = kept[1]
@@ -184,9 +192,9 @@ class ExperimentPanel:
         """Compute (or fetch) and draw the current setting, in this thread."""
         params = self.params()
         start = time.perf_counter()
-        found = self.cached()
+        found = self._cached(params)
         self._say("from cache" if found is not MISS else f"running {_describe(params)} …")
-        result = found if found is not MISS else self.result()
+        result = found if found is not MISS else self._result(params)
         self.draw(result, params)
         self._say("")
         self.last_timing = {"params": params, "cached": found is not MISS,
@@ -206,7 +214,7 @@ class ExperimentPanel:
             return
         generation, start = self._generation, time.perf_counter()
         params = self.params()
-        found = self.cached()
+        found = self._cached(params)
         if found is not MISS:  # instant: draw here, no thread needed
             self.draw(found, params)
             self._say("")
@@ -266,6 +274,11 @@ class ExperimentPanel:
         display(self.widget)
         if not self.output.outputs:
             self.refresh()
+
+
+def _key(full: Mapping[str, Any]) -> Hashable:
+    """The in-memory cache key of cleaned parameters."""
+    return tuple(sorted(full.items()))
 
 
 def _describe(params: Mapping[str, Any]) -> str:

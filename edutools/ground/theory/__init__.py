@@ -7,6 +7,7 @@ gd_edge``, or through the short name ``from edutools.theory import gd_edge``.
 """
 
 from edutools.ground.theory.edges import (
+    RunEdges,
     effective_lr,
     gd_edge,
     momentum_edge,
@@ -19,5 +20,5 @@ from edutools.ground.theory.noise_scale import (
     noise_scale,
 )
 
-__all__ = ["effective_lr", "gd_edge", "linear_scaling_lr", "momentum_edge",
+__all__ = ["RunEdges", "effective_lr", "gd_edge", "linear_scaling_lr", "momentum_edge",
            "momentum_for_noise_scale", "noise_scale", "sam_edge", "small_batch_momentum_edge"]

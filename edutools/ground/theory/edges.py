@@ -10,13 +10,57 @@ units as Hessian eigenvalues.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from edutools.ground.validation import check_bool, check_lr, check_momentum, check_rho
 
 
+@dataclass(frozen=True)
+class RunEdges:
+    """Every momentum/GD edge of one set of step-size settings, checked once on construction.
+
+    The one home of the formulas below; a figure builds one of these per run (a
+    :class:`~edutools.engine.training.record.RunRecord`'s ``edges``) and reads its properties,
+    so ``lr`` and ``momentum`` are checked once per run, not once per edge drawn.
+
+    Attributes:
+        lr: step size η (> 0).
+        momentum: heavy-ball β in [0, 1).
+        nesterov: ``torch.optim.SGD(nesterov=True)``'s rule instead of heavy ball.
+    """
+
+    lr: float
+    momentum: float = 0.0
+    nesterov: bool = False
+
+    def __post_init__(self) -> None:
+        check_lr(self.lr)
+        check_momentum(self.momentum)
+        check_bool(self.nesterov, name="nesterov")
+
+    @property
+    def gd(self) -> float:
+        """Plain gradient descent's edge 2/η: GD on a quadratic converges iff η·λ < 2."""
+        return 2.0 / self.lr
+
+    @property
+    def full_batch(self) -> float:
+        """Full-batch edge of the momentum rule: heavy ball 2(1+β)/η, Nesterov
+        (2+2β)/(η(1+2β)); both equal 2/η at β = 0."""
+        if self.nesterov:
+            return (2.0 + 2.0 * self.momentum) / (self.lr * (1.0 + 2.0 * self.momentum))
+        return 2.0 * (1.0 + self.momentum) / self.lr
+
+    @property
+    def small_batch(self) -> float:
+        """Small-batch plateau of batch sharpness under heavy ball, 2(1−β)/η (Andreyev et al.
+        2026): below plain SGD's 2/η at the same η."""
+        return 2.0 * (1.0 - self.momentum) / self.lr
+
+
 def gd_edge(lr: float) -> float:
     """Edge of plain gradient descent: 2/η. GD on a quadratic converges iff η·λ < 2."""
-    return 2.0 / check_lr(lr)
+    return RunEdges(lr=lr).gd
 
 
 def momentum_edge(lr: float, momentum: float, nesterov: bool = False) -> float:
@@ -25,10 +69,7 @@ def momentum_edge(lr: float, momentum: float, nesterov: bool = False) -> float:
     Heavy ball: 2(1+β)/η. Nesterov (``nesterov=True`` in ``torch.optim.SGD``):
     (2+2β)/(η(1+2β)). At β = 0 both equal :func:`gd_edge`.
     """
-    lr, momentum = check_lr(lr), check_momentum(momentum)
-    if check_bool(nesterov, name="nesterov"):
-        return (2.0 + 2.0 * momentum) / (lr * (1.0 + 2.0 * momentum))
-    return 2.0 * (1.0 + momentum) / lr
+    return RunEdges(lr=lr, momentum=momentum, nesterov=nesterov).full_batch
 
 
 def small_batch_momentum_edge(lr: float, momentum: float) -> float:
@@ -37,8 +78,7 @@ def small_batch_momentum_edge(lr: float, momentum: float) -> float:
     Andreyev et al. 2026: with small batches momentum holds batch sharpness at this lower edge,
     below plain SGD's 2/η at the same η; with large batches it returns to :func:`momentum_edge`.
     """
-    lr, momentum = check_lr(lr), check_momentum(momentum)
-    return 2.0 * (1.0 - momentum) / lr
+    return RunEdges(lr=lr, momentum=momentum).small_batch
 
 
 def effective_lr(lr: float, momentum: float) -> float:

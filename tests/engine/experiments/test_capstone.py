@@ -12,7 +12,9 @@ from scipy import stats
 from edutools.engine.experiments import capstone
 from edutools.engine.experiments.capstone import (
     CURVES,
+    SETTINGS,
     SLIDER_GRID,
+    CapstoneRun,
     CapstoneSettings,
     capstone_configurations,
     capstone_curves,
@@ -29,6 +31,7 @@ from edutools.engine.experiments.capstone_analysis import (
     robust_score,
     robustness_table,
 )
+from edutools.ground.cache import ResultCache
 
 TINY = dict(epochs=2, num_train=256, target_acc=0.0, curvature_batches=3)
 
@@ -106,8 +109,17 @@ def test_the_grid_is_cached_and_the_panel_looks_runs_up(tmp_path, monkeypatch):
     monkeypatch.setattr(capstone, "capstone_settings", lambda fast, seed=0: tiny)
     looked_up = capstone_curves(momentum=0.5, batch_size=128, lr=0.02, seed=0, fast=True)
     row = first[(first["lr"] == 0.02)].iloc[0]
-    assert looked_up["final_val_acc"] == row["final_val_acc"]
-    assert list(looked_up["val_acc_curve"]) == list(row["val_acc_curve"])
+    assert isinstance(looked_up, CapstoneRun) and not looked_up.partial
+    assert looked_up.summary["final_val_acc"] == row["final_val_acc"]
+    assert list(looked_up.record["val_acc"]) == list(row["val_acc_curve"])
+    assert looked_up.config == {**{name: row[name] for name in SETTINGS}, **tiny.fixed}
+    assert looked_up.edges.full_batch == pytest.approx(row["upper_edge"])
+    # the panel's result cache keeps it with its class, settings and summary
+    cache = ResultCache("unit/capstone-panel", version="v1", directory=tmp_path)
+    cache.put({"momentum": 0.5}, looked_up)
+    again = cache.get({"momentum": 0.5})
+    assert type(again) is CapstoneRun and again.config == looked_up.config
+    np.testing.assert_equal(again.summary, looked_up.summary)  # NaN (target never reached) too
 
 
 # -- analysis on synthetic runs --------------------------------------------------------------
