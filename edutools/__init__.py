@@ -11,7 +11,8 @@ Where things live — the folders are the layers, each importing only from the o
 2. ``edutools.engine`` — what runs and measures: :mod:`edutools.engine.training` (the one
    training loop), :mod:`edutools.engine.sharpness` (Hessian operators apart from the algorithms
    that use them, and training meters), :mod:`~edutools.engine.landscape`,
-   :mod:`edutools.engine.sam` (the SAM optimizer), :mod:`~edutools.engine.grid` (parallel, cached
+   :mod:`edutools.engine.sam` (the SAM optimizer), :mod:`edutools.engine.monitor` (an edge
+   monitor for any PyTorch training loop), :mod:`~edutools.engine.grid` (parallel, cached
    hyper-parameter grids) and :mod:`edutools.engine.experiments` (one module per paper's
    experiment). Never draws.
 3. ``edutools.face`` — what a learner touches: :mod:`edutools.face.plots` (one style; figures
@@ -56,6 +57,7 @@ SHORT_NAMES: dict[str, str] = {
     "sharpness": "edutools.engine.sharpness",
     "landscape": "edutools.engine.landscape",
     "sam": "edutools.engine.sam",
+    "monitor": "edutools.engine.monitor",
     "grid": "edutools.engine.grid",
     "experiments": "edutools.engine.experiments",
     "linreg": "edutools.engine.experiments.critical_lr",

@@ -13,9 +13,10 @@ eigen-solvers (``eigen``, on the Krylov machinery in ``lanczos``), trace and den
 * **Operator** — :class:`HessianOperator` applies H, the Hessian of the training loss L(θ) with
   respect to that vector, to vectors (one HVP per call, counted in ``num_hvps``); :func:`hvp` is
   the one-shot form; :meth:`HessianOperator.to_scipy` wraps it for ``scipy.sparse.linalg``.
-* **Algorithms** — :func:`top_eigenvalues` (Lanczos), :func:`power_iteration`,
-  :func:`hessian_trace` (Hutchinson), :func:`spectral_density` (stochastic Lanczos quadrature),
-  :func:`batch_sharpness`, :func:`exact_hessian`, :func:`eps_sharpness` (Keskar et al. 2017),
+* **Algorithms** — :func:`top_eigenvalues` (Lanczos; :func:`operator_top_eigenvalues` on an
+  operator already built), :func:`power_iteration`, :func:`hessian_trace` (Hutchinson),
+  :func:`spectral_density` (stochastic Lanczos quadrature), :func:`batch_sharpness`,
+  :func:`exact_hessian`, :func:`eps_sharpness` (Keskar et al. 2017),
   :func:`perturbation_sharpness` (a poor estimate, kept as a contrast).
 * **Meters** — :class:`LambdaMaxMeter`, :class:`BatchSharpnessMeter`: training-loop callbacks.
 
@@ -42,6 +43,7 @@ from edutools.engine.sharpness.algorithms.density import (
 from edutools.engine.sharpness.algorithms.eigen import (
     EigenResult,
     lambda_max,
+    operator_top_eigenvalues,
     power_iteration,
     top_eigenvalues,
 )
@@ -94,6 +96,7 @@ __all__ = [
     "hvp",
     "lambda_max",
     "num_params",
+    "operator_top_eigenvalues",
     "perturbation_sharpness",
     "power_iteration",
     "preserved_parameters",

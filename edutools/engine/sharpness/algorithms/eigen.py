@@ -133,6 +133,34 @@ def top_eigenvalues(
     return _lanczos_top(operator, k=k, tol=tol, start=start, max_hvps=max_hvps, seed=seed)
 
 
+def operator_top_eigenvalues(
+    operator: HessianOperator,
+    *,
+    k: int = 1,
+    tol: float = 1e-4,
+    v0: torch.Tensor | None = None,
+    max_hvps: int = 200,
+    seed: int = 0,
+) -> EigenResult:
+    """:func:`top_eigenvalues` (its Lanczos solver and stopping rule) on an operator already built.
+
+    ``operator`` is a :class:`HessianOperator` or any symmetric operator with its interface
+    (``num_params``, ``device``, ``dtype``, ``matvec(v)`` and the ``num_hvps`` counter), e.g. the
+    preconditioned Hessian P^{-1/2} H P^{-1/2} of :mod:`edutools.engine.monitor`. Reusing one
+    operator keeps its first-order graph for a gradient and the solve. ``v0``, shape
+    ``(num_params,)``, warm-starts; ``num_hvps`` in the result counts the operator's products so
+    far (all of them, if the operator was used before).
+    """
+    check_positive_int(k, name="k")
+    check_positive(tol, name="tol")
+    check_positive_int(max_hvps, name="max_hvps")
+    if not k <= max_hvps or not k < operator.num_params:
+        raise ValueError(f"k must be at most max_hvps={max_hvps} and smaller than the number of "
+                         f"parameters ({operator.num_params}), got k={k}")
+    start = _start_vector(operator, v0, seed)
+    return _lanczos_top(operator, k=k, tol=tol, start=start, max_hvps=max_hvps, seed=seed)
+
+
 def lambda_max(
     model: nn.Module,
     loss_fn: LossFn,
