@@ -7,7 +7,7 @@ momentum; (2+2β₁)/((1−β₁)η) for Adam's preconditioned sharpness, Cohen 
 
     from edutools.engine.monitor import EdgeMonitor
 
-    monitor = EdgeMonitor(model=model, loss_fn=loss_fn, optimizer=opt, probe=(X, y), every=10)
+    monitor = EdgeMonitor(model=model, loss_fn=loss_fn, optimizer=opt, probe=(X, y))
     for step in range(num_steps):
         opt.zero_grad()
         loss_fn(model(X), y).backward()
@@ -40,21 +40,23 @@ loss per parameter² (Hessian eigenvalue units); NaN where not measured or witho
 
 Cost: each measurement is one gradient and one Lanczos solve on the probe (warm-started: about
 5 HVPs once the top eigenvector moves slowly), plus ``num_batches`` HVPs on mini-batches for
-batch sharpness. Measured on the tanh MLP 20-32-32-4 with the 200-sample probe (full-batch GD
-and Adam, one thread, load average 3-4 on 2 cores): 8-16 ms per measurement against 1-1.5 ms
-per training step, so the default ``every=10`` roughly doubles that loop's time. An HVP costs
-a few training steps on any model, so the ratio carries over; raise ``every`` to pay less.
+batch sharpness — 8-16 ms on the tanh MLP 20-32-32-4 with a 200-sample probe, several training
+steps' worth on any model. So the default cadence is a *time budget* (``every=None``,
+``budget=0.1``): the monitor measures when the loop has run ten times as long as the last
+measurement took, which keeps its overhead at about 10% whatever the model and the machine
+(``tests/benchmarks/bench_monitor.py`` measures it); ``every=k`` measures every k-th step
+instead, for a reproducible rhythm.
 """
 
 from edutools.engine.monitor.edges import OptimizerEdge, optimizer_edge
 from edutools.engine.monitor.measurement import MEASUREMENT_MODE, MonitorDivergedError
-from edutools.engine.monitor.monitor import DEFAULT_EVERY, EdgeMonitor
+from edutools.engine.monitor.monitor import DEFAULT_BUDGET, DEFAULT_EVERY, EdgeMonitor
 from edutools.engine.monitor.preconditioned import (
     PreconditionedHessianOperator,
     adam_preconditioner,
 )
 from edutools.engine.monitor.probes import DEFAULT_PROBE_SIZE, MonitorProbe
 
-__all__ = ["DEFAULT_EVERY", "DEFAULT_PROBE_SIZE", "EdgeMonitor", "MEASUREMENT_MODE",
-           "MonitorDivergedError", "MonitorProbe", "OptimizerEdge",
+__all__ = ["DEFAULT_BUDGET", "DEFAULT_EVERY", "DEFAULT_PROBE_SIZE", "EdgeMonitor",
+           "MEASUREMENT_MODE", "MonitorDivergedError", "MonitorProbe", "OptimizerEdge",
            "PreconditionedHessianOperator", "adam_preconditioner", "optimizer_edge"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,15 +19,23 @@ from edutools.engine.sharpness.operators.params import trainable_named_parameter
 from edutools.ground.models import LossFn, resolve_loss
 from edutools.ground.validation import check_positive, check_positive_int
 
-#: Default cadence: one measurement per 10 optimizer steps (overhead in the package docstring).
+#: Cadence for a fixed ``every``-step rhythm when one is asked for (``every=DEFAULT_EVERY``).
 DEFAULT_EVERY = 10
+#: Default cost budget of the time-budgeted cadence (``every=None``): measuring takes at most
+#: this fraction of the loop's own time (0.1: at most 10% longer than the loop without it).
+DEFAULT_BUDGET = 0.1
 
 
 class EdgeMonitor:
     """Measure the curvature a training loop drives up, against the edge of its optimizer.
 
     Call :meth:`step` after every optimizer step (or :meth:`attach` once, which does it from an
-    optimizer step post-hook); every ``every``-th step measures:
+    optimizer step post-hook). By default (``every=None``) the cadence follows a time budget:
+    it measures at the first step, then whenever the loop has run ``1/budget`` times as long as
+    the last measurement took, so the monitor adds at most ``budget`` (10%) to the loop's time
+    on any model and any machine, and measures densely where that is cheap. With ``every=k``
+    it measures every k-th step instead (a reproducible rhythm, e.g. for tests and lessons).
+    Each measurement takes:
 
     * λ_max of ``loss_fn(model(X), y)`` on the probe batch (Lanczos, warm-started from the
       previous measurement's eigenvector), or for Adam/AdamW the preconditioned sharpness
@@ -50,7 +59,10 @@ class EdgeMonitor:
         optimizer: the optimizer stepping ``model`` (SGD, Adam, AdamW, the course's SAM have
             edges; any other is measured with ``edge`` NaN and a note).
         probe: a fixed batch ``(X, y)`` or a re-iterable loader of ``(X, y)`` batches.
-        every: measure every ``every`` optimizer steps (whole number ≥ 1).
+        every: measure every ``every`` optimizer steps (whole number ≥ 1); ``None`` (default):
+            the time-budgeted cadence.
+        budget: with ``every=None``, the largest fraction of the loop's own time spent
+            measuring (> 0; default :data:`DEFAULT_BUDGET`).
         batch_size: batch sharpness' mini-batch size (default: the loader's batch size; with a
             fixed batch, batch sharpness is measured only when this is given).
         probe_size: samples pooled from a loader probe (default 1024).
@@ -63,12 +75,14 @@ class EdgeMonitor:
     """
 
     def __init__(self, *, model: nn.Module, loss_fn: str | LossFn,
-                 optimizer: torch.optim.Optimizer, probe: Any, every: int = DEFAULT_EVERY,
-                 batch_size: int | None = None, probe_size: int | None = None,
+                 optimizer: torch.optim.Optimizer, probe: Any, every: int | None = None,
+                 budget: float = DEFAULT_BUDGET, batch_size: int | None = None,
+                 probe_size: int | None = None,
                  num_batches: int = 32, tol: float = 1e-3, max_hvps: int = 100, seed: int = 0,
                  method: HvpMethod = DEFAULT_HVP_METHOD,
                  watch: Callable[[pd.DataFrame], None] | None = None) -> None:
-        self.every = check_positive_int(every, name="every")
+        self.every = None if every is None else check_positive_int(every, name="every")
+        self.budget = check_positive(budget, name="budget")
         self.num_batches = check_positive_int(num_batches, name="num_batches")
         self.tol = check_positive(tol, name="tol")
         self.max_hvps = check_positive_int(max_hvps, name="max_hvps")
@@ -86,18 +100,25 @@ class EdgeMonitor:
         self._rows: list[dict[str, Any]] = []
         self._vector: torch.Tensor | None = None
         self._hook: Any = None
+        self._measured_until: float | None = None  # perf_counter() when the last one ended
+        self._last_cost = 0.0  # seconds the last measurement took
 
     # -- the loop's calls ---------------------------------------------------------------------
 
     def step(self) -> dict[str, Any] | None:
         """Count one optimizer step; measure (and return the new record row) on the cadence."""
         self.steps += 1
-        if self.steps % self.every:
-            return None
+        if self.every is not None:
+            return None if self.steps % self.every else self.measure()
+        if self._measured_until is not None:
+            loop_seconds = time.perf_counter() - self._measured_until
+            if loop_seconds * self.budget < self._last_cost:
+                return None
         return self.measure()
 
     def measure(self) -> dict[str, Any]:
         """Measure now, whatever the cadence; returns the record row it appends."""
+        start = time.perf_counter()
         with training_untouched(self.model, self.device):
             row, self._vector = measure(
                 model=self.model, loss_fn=self.loss_fn, optimizer=self.optimizer,
@@ -107,6 +128,9 @@ class EdgeMonitor:
         self._rows.append(row)
         if self.watch is not None:
             self.watch(self.record)
+        self._measured_until = time.perf_counter()
+        # The watch (a live figure) counts as measuring: the budget covers all the monitor adds.
+        self._last_cost = self._measured_until - start
         return row
 
     def attach(self) -> EdgeMonitor:
@@ -150,12 +174,14 @@ class EdgeMonitor:
         (SGD, lr=0.1)"`` or ``"batch sharpness at 0.97 ± 0.03 of 2(1−β)/η = 2 at step 300
         (SGD, lr=0.1, momentum=0.9)"``; ``"no edge formula for <ClassName>"`` when there is none."""
         if not self._rows:
-            return (f"no measurement yet: {self.steps} optimizer steps seen, measuring every "
-                    f"{self.every}")
+            cadence = (f"every {self.every}" if self.every is not None
+                       else f"within {self.budget:.0%} of the loop's time")
+            return f"no measurement yet: {self.steps} optimizer steps seen, measuring {cadence}"
         return verdict_line(self._rows[-1])
 
     def __repr__(self) -> str:
-        return (f"EdgeMonitor({type(self.optimizer).__name__}, every={self.every}, "
+        cadence = f"every={self.every}" if self.every is not None else f"budget={self.budget:g}"
+        return (f"EdgeMonitor({type(self.optimizer).__name__}, {cadence}, "
                 f"probe={self.probe.source} of {len(self.probe.X)}, "
                 f"{len(self._rows)} measurements)")
 
