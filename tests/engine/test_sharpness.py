@@ -209,3 +209,25 @@ def test_non_convergence_is_reported_not_raised(problem, solver):
         # Best estimate so far: a Ritz value, never above λ_max.
         assert result.num_hvps == 3
         assert 0 < result.lambda_max <= problem.eigenvalues[0] + 1e-12
+
+
+def test_stopping_rule_keeps_its_residual_guard(problem):
+    # A random start stops only with r ≤ max(tol, 1e-3)·|θ| (the guard against settling on
+    # λ_2); a warm start with r ≤ √tol·|θ|. Both must still meet the requested accuracy.
+    exact = problem.eigenvalues[0]
+    for tol in (1e-3, 1e-4, 1e-6):
+        cold = S.top_eigenvalues(problem.model, problem.loss_fn, problem.X, problem.y, tol=tol)
+        assert cold.converged
+        assert cold.residual_norms[0] <= max(tol, 1e-3) * cold.lambda_max
+        assert abs(cold.lambda_max - exact) / exact <= tol
+    noise = torch.randn(problem.eigenvectors[0].shape, generator=torch.Generator().manual_seed(4),
+                        dtype=torch.float64)
+    v0 = problem.eigenvectors[0] + 0.05 * noise / torch.linalg.vector_norm(noise)
+    warm = S.top_eigenvalues(problem.model, problem.loss_fn, problem.X, problem.y, tol=1e-4,
+                             v0=v0)
+    assert warm.converged and warm.residual_norms[0] <= 1e-2 * warm.lambda_max
+    assert abs(warm.lambda_max - exact) / exact <= 1e-4
+    # Stopping on the estimate, not on the residual: a residual-only rule (tol²) costs more.
+    strict = S.top_eigenvalues(problem.model, problem.loss_fn, problem.X, problem.y, tol=1e-8,
+                               v0=v0)
+    assert warm.num_hvps < strict.num_hvps

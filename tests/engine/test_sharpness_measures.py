@@ -85,10 +85,11 @@ def test_spectral_density_survives_an_exhausted_krylov_space():
 # --- batch sharpness --------------------------------------------------------------------------
 
 
-def test_batch_sharpness_equals_direct_computation(problem):
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_batch_sharpness_equals_direct_computation(problem, vectorize):
     before = snapshot(problem.model)
     result = S.batch_sharpness(problem.model, problem.loss_fn, problem.X, problem.y,
-                               batch_size=8, num_batches=12, seed=3)
+                               batch_size=8, num_batches=12, seed=3, vectorize=vectorize)
     assert result.batch_indices.shape == (12, 8)
     # The documented sampling rule, replicated.
     generator = torch.Generator().manual_seed(3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -221,7 +222,7 @@ class SAM(torch.optim.Optimizer, TwoPassOptimizer):
             self._first_finite = True
         if params:
             if len(params) == len(self._active_cache) and all(
-                    a is b for a, b in zip(params, self._active_cache, strict=True)):
+                    map(operator.is_, params, self._active_cache)):
                 torch._foreach_copy_(self._backups, params)
             else:
                 self._backups = [p.detach().clone() for p in params]
@@ -275,20 +276,26 @@ class SAM(torch.optim.Optimizer, TwoPassOptimizer):
                             "returns the loss (or call first_step() and second_step())")
         if not callable(closure):
             raise TypeError(f"closure must be callable, got {type(closure).__name__}")
-        if self.ascent_due and not any(p.grad is not None for group in self.param_groups
-                                       for p in group["params"]):
-            with torch.enable_grad():  # even if step() itself runs under no_grad
-                _check_loss(closure())
-        with torch.no_grad():
-            self._first_step(zero_grad=True)
+        # The C grad-mode setter (restored in finally): 4 context managers cost more per step.
+        was_enabled = torch.is_grad_enabled()
         try:
-            with torch.enable_grad():
+            if self.ascent_due and not any(p.grad is not None for group in self.param_groups
+                                           for p in group["params"]):
+                torch._C._set_grad_enabled(True)  # even if step() itself runs under no_grad
+                _check_loss(closure())
+            torch._C._set_grad_enabled(False)
+            self._first_step(zero_grad=True)
+            try:
+                torch._C._set_grad_enabled(True)
                 loss = _check_loss(closure())
-        except BaseException:
-            self._restore()  # never leave the model at θ + ε̂
-            raise
-        with torch.no_grad():
+            except BaseException:
+                torch._C._set_grad_enabled(False)
+                self._restore()  # never leave the model at θ + ε̂
+                raise
+            torch._C._set_grad_enabled(False)
             self._second_step(zero_grad=False, scaler=None)
+        finally:
+            torch._C._set_grad_enabled(was_enabled)
         return loss
 
     def m_sharpness_step(self, model: nn.Module, loss_fn: Callable, X: torch.Tensor,
@@ -330,17 +337,18 @@ class SAM(torch.optim.Optimizer, TwoPassOptimizer):
 
     def _fresh_perturbation(self) -> tuple[list[torch.Tensor], list[torch.Tensor], float]:
         """(parameters, tensors, α) such that θ + ε̂ = θ + α·tensors; stores ε̂ if needed."""
-        params, grads, settings = [], [], []
+        # Settings read once per group, not per parameter: visible overhead on a small network.
+        params, grads, rhos, flags, etas = [], [], [], [], []
         for group in self.param_groups:
-            setting = (group["sam_rho"], group["sam_adaptive"], group["sam_asam_eta"])
-            for p in group["params"]:
-                if p.grad is not None:  # no gradient: not perturbed
-                    params.append(p)
-                    grads.append(p.grad)
-                    settings.append(setting)
-        rhos = [setting[0] for setting in settings]
-        flags = [setting[1] for setting in settings]
-        etas = [setting[2] for setting in settings]
+            mine = [p for p in group["params"] if p.grad is not None]  # no gradient: not perturbed
+            if not mine:
+                continue
+            count = len(mine)
+            params += mine
+            grads += [p.grad for p in mine]
+            rhos += [group["sam_rho"]] * count
+            flags += [group["sam_adaptive"]] * count
+            etas += [group["sam_asam_eta"]] * count
         if not any(flags) and len(set(rhos)) <= 1:
             # SAM with one ρ: ε̂ = (ρ/‖g‖)·g, the formula of ascent_perturbation (the tests
             # check both) with less bookkeeping. With ascent_every=1 nothing needs ε̂ after

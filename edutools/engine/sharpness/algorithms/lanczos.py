@@ -35,7 +35,12 @@ def _lanczos(
     stop: Callable[[np.ndarray, np.ndarray, float], bool] | None = None,
     k: int = 1,
 ) -> _LanczosRun:
-    """Lanczos with full reorthogonalization; ``stop(alphas, betas_before, beta)`` may end it.
+    """Lanczos with full reorthogonalization; ``stop(theta, vectors, beta)`` may end it.
+
+    ``theta, vectors``: the eigen-decomposition of the current tridiagonal matrix (as
+    :func:`_tridiagonal_eigh` returns it, computed once per step for the history and the rule);
+    ``beta``: the norm of the next Lanczos vector, so that ``beta·|vectors[-1, i]|`` is the
+    residual of Ritz pair i.
 
     On breakdown (β ≈ 0: the Krylov space is invariant) the run either ends (no generator: SLQ,
     where the quadrature is then exact) or continues from a fresh random vector orthogonal to the
@@ -65,11 +70,11 @@ def _lanczos(
         w = w - Q.T @ (Q @ w)
         w = w - Q.T @ (Q @ w)
         beta = float(torch.linalg.vector_norm(w))
-        theta, _ = _tridiagonal_eigh(np.array(alphas), np.array(betas))
+        theta, vectors = _tridiagonal_eigh(np.array(alphas), np.array(betas))
         wanted = np.full(k, np.nan)
         wanted[: min(k, len(theta))] = theta[::-1][:k]
         history.append(wanted)
-        if stop is not None and stop(np.array(alphas), np.array(betas), beta):
+        if stop is not None and stop(theta, vectors, beta):
             converged = True
             betas.append(beta)
             break
