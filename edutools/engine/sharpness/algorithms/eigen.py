@@ -168,7 +168,8 @@ def operator_top_eigenvalues(
         raise ValueError(f"k must be at most max_hvps={max_hvps} and smaller than the number of "
                          f"parameters ({operator.num_params}), got k={k}")
     start = _start_vector(operator, v0, seed)
-    return _lanczos_top(operator, k=k, tol=tol, start=start, max_hvps=max_hvps, seed=seed)
+    return _lanczos_top(operator, k=k, tol=tol, start=start, max_hvps=max_hvps, seed=seed,
+                        random_start=v0 is None)
 
 
 def lambda_max(
