@@ -15,6 +15,8 @@ import ...`` lines), ``lesson_map(by="lesson")`` lesson → modules. At the time
 * lesson 05 — ``sharpness_measures``, ``eigen_costs``, ``li_slices``, ``dinh``
 * lesson 06 — ``long_bartlett``, ``sam_generalization``, ``sam_memorization``, ``sam_momentum``
 * lesson 07 — ``capstone``, ``capstone_analysis``, ``capstone_proxies``
+* lesson 08 — ``own_network`` (the edge monitor on a CNN, with heavy ball and Adam, and on the
+  seed's recipe)
 
 (``tests/engine/test_experiments_map.py`` checks that every module here belongs to a lesson.)
 

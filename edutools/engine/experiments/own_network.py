@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from edutools.engine.experiments.seed_network import mnist_data, seed_network_model
-from edutools.engine.monitor import EdgeMonitor
+from edutools.engine.monitor import EdgeMonitor, MonitorDivergedError
 from edutools.engine.training import RunRecord
 from edutools.ground.data import Dataset, load_digits
 from edutools.ground.device import get_device
@@ -100,7 +100,8 @@ def run_monitored(*, optimizer: str = "sgd", lr: float, momentum: float = 0.9,
 
     The loop is a learner's own: ``zero_grad → loss.backward() → optimizer.step() →
     monitor.step()``. It stops early, with the message naming ``lr``, if the loss stops being
-    finite. ``watch`` receives the partial run after every measurement.
+    finite or the monitor finds the curvature blown up (a step too large for this network).
+    ``watch`` receives the partial run after every measurement.
     """
     num_steps = check_positive_int(num_steps, name="num_steps")
     start = time.perf_counter()
@@ -113,6 +114,7 @@ def run_monitored(*, optimizer: str = "sgd", lr: float, momentum: float = 0.9,
     losses: list[float] = []
     monitor = EdgeMonitor(model=model, loss_fn=half_mse, optimizer=opt, probe=(X, y),
                           every=every, watch=_partial(watch, losses, config))
+    failure = None
     for _ in range(num_steps):
         opt.zero_grad(set_to_none=True)
         loss = half_mse(model(X), y)
@@ -121,8 +123,13 @@ def run_monitored(*, optimizer: str = "sgd", lr: float, momentum: float = 0.9,
         if not math.isfinite(losses[-1]):
             break
         opt.step()
-        monitor.step()
-    return _finish(monitor, losses, config, seconds=time.perf_counter() - start)
+        try:
+            monitor.step()
+        except MonitorDivergedError as error:  # the step blew the weights up: the run ends here
+            failure = str(error)
+            break
+    return _finish(monitor, losses, config, seconds=time.perf_counter() - start,
+                   failure=failure)
 
 
 def run_seed_recipe(*, epochs: int, every: int = 25, lr: float = 0.01, momentum: float = 0.9,
@@ -182,10 +189,11 @@ def _partial(watch: Watch | None, losses: list[float],
 
 
 def _finish(monitor: EdgeMonitor, losses: list[float], config: dict[str, Any], *,
-            seconds: float) -> MonitoredRun:
-    diverged = bool(losses) and not math.isfinite(losses[-1])
-    message = (f"loss not finite at step {len(losses)} with lr={config['lr']:g}: too large a "
-               f"step for this network" if diverged else monitor.verdict())
+            seconds: float, failure: str | None = None) -> MonitoredRun:
+    """The run's record; ``failure``: the monitor's divergence message, if it stopped the run."""
+    diverged = failure is not None or (bool(losses) and not math.isfinite(losses[-1]))
+    message = failure or (f"loss not finite at step {len(losses)} with lr={config['lr']:g}: too "
+                          f"large a step for this network" if diverged else monitor.verdict())
     return MonitoredRun(record=_with_losses(monitor.record, losses), config=config,
                         step_losses=np.asarray(losses), diverged=diverged,
                         diverged_at=len(losses) if diverged else None, message=message,
