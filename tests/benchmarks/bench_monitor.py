@@ -104,6 +104,7 @@ def late_ratio(monitor: EdgeMonitor) -> float:
 
 def report(name: str, run: Callable[[bool, dict[str, Any]], EdgeMonitor | None],
            repeats: int) -> None:
+    run(False, {})  # warm-up, untimed: torch's first calls, allocator, data on the device
     plain, _ = timed(run, False, {}, repeats)
     print(f"\n## {name}: plain loop {plain:.2f} s (median of {repeats})")
     print(f"{'cadence':>14} {'overhead':>9} {'measurements':>13} {'late ratio':>11} "
