@@ -32,8 +32,9 @@ class EdgeMonitor:
     Call :meth:`step` after every optimizer step (or :meth:`attach` once, which does it from an
     optimizer step post-hook). By default (``every=None``) the cadence follows a time budget:
     it measures at the first step, then whenever the loop has run ``1/budget`` times as long as
-    the last measurement took, so the monitor adds at most ``budget`` (10%) to the loop's time
-    on any model and any machine, and measures densely where that is cheap. With ``every=k``
+    the last measurement took, so after the first measurement the monitor adds at most
+    ``budget`` (10%) to the loop's time, and measures densely where that is cheap (a very short
+    run still pays for the measurement at step 1). With ``every=k``
     it measures every k-th step instead (a reproducible rhythm, e.g. for tests and lessons).
     Each measurement takes:
 
